@@ -1,0 +1,47 @@
+# Both targets bootstrap a fresh Debian machine: Debian packages when missing, a virtual environment,
+# and the project installed into it.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEB_PKGS := prometheus prometheus-alertmanager chromium
+
+.PHONY: demo test bootstrap debs lint bench clean
+
+demo: bootstrap
+	$(VENV)/bin/enginewatch up --load-qps 20 --load-duration 60s --exit-after-load
+
+test: bootstrap
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bootstrap: debs $(STAMP)
+
+debs:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+
+bench: bootstrap
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
