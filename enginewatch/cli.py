@@ -147,6 +147,20 @@ def load(qps: Annotated[float, typer.Option(help="Arrival rate, queries per seco
     console.print(f"ledger: {ledger} ({summary['queries']} queries)")
 
 
+@app.command()
+def up(fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: engines/fleet.yaml)")] = None,
+       load_qps: Annotated[float, typer.Option(help="Also run an open-loop load at this rate (0: none)")] = 0.0,
+       load_duration: Annotated[str, typer.Option(help="How long the load runs")] = "60s",
+       exit_after_load: Annotated[bool, typer.Option(help="Stop the stack when the load ends")] = False,
+       state_dir: Annotated[Path | None, typer.Option(help="Keep logs, TSDB and ledger here")] = None) -> None:
+    """Start the local platform, gateway and Prometheus; print the URLs; run until Ctrl-C."""
+    from enginewatch.up import run_up
+
+    seconds = _parse_duration(load_duration) if load_qps > 0 else 0.0
+    run_up(fleet=fleet, load_qps=load_qps, load_duration_s=seconds, exit_after_load=exit_after_load,
+           state_dir=state_dir)
+
+
 def main() -> None:
     app()
 

@@ -20,8 +20,8 @@ class QueryTemplate:
     def render(self, rng: random.Random) -> str:
         return self.sql.format(
             orderkey=rng.randrange(1, 250_000),
-            custkey=rng.randrange(1, 25_000),
-            partkey=rng.randrange(1, 33_000),
+            custkey=rng.randrange(1, 15_000),
+            partkey=rng.randrange(1, 20_000),
             nation=rng.randrange(0, 25),
             year=rng.randrange(1993, 1998),
             scale=rng.randrange(4, 9),

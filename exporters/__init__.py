@@ -1,6 +1,7 @@
 """enginewatch: exporters."""
 
-from exporters.tracing import (
+# Re-exported so that processes write `from exporters import setup_tracing`, not the module path.
+from exporters.tracing import (  # noqa: F401
     current_trace_id,
     extract_context,
     get_tracer,

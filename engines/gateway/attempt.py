@@ -1,0 +1,119 @@
+"""One attempt: a query sent to one node, and what came of it.
+
+An attempt ends in exactly one ``Outcome``. The retry policy decides from it alone whether another
+node may be tried, so every way an attempt can end must land here, including the gateway pulling
+it back because the health check ejected the node while it was in flight (a hung node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from engines.gateway.upstream import InFlight, Upstream
+from exporters.contract import ERROR_TYPES
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # the node answered 2xx or 4xx: the node works
+    NODE_ERROR = "node_error"  # the node answered 5xx
+    REFUSED = "refused"  # connection refused, reset or closed: the node is gone
+    ABANDONED = "abandoned"  # the health check ejected the node while we waited for it
+    DEADLINE = "deadline"  # the client's deadline passed during the attempt
+
+
+#: gateway_upstream_requests_total{outcome}: how the attempt looked from the wire.
+UPSTREAM_OUTCOME: dict[Outcome, str] = {
+    Outcome.ANSWERED: "ok",
+    Outcome.NODE_ERROR: "error",
+    Outcome.REFUSED: "refused",
+    Outcome.ABANDONED: "timeout",
+    Outcome.DEADLINE: "timeout",
+}
+
+# Errors on the wire that mean the node process is not there (killed, crashed, restarting). A
+# ConnectTimeout belongs here too: on loopback a connect only times out when nothing accepts.
+_GONE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
+         httpx.RemoteProtocolError, httpx.PoolTimeout)
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    upstream: Upstream
+    outcome: Outcome
+    status: int = 0  # the node's HTTP status, 0 when it did not answer
+    body: bytes = b""
+    error_type: str | None = None  # contract error type when the node answered an error
+    error: str = ""
+    retry_after: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status != 0
+
+    @property
+    def breaker_verdict(self) -> bool | None:
+        """True: the node works; False: it failed; None: says nothing about the node."""
+        if self.outcome in (Outcome.REFUSED, Outcome.ABANDONED):
+            return False
+        if self.outcome == Outcome.DEADLINE:
+            return None
+        # 503 draining/overloaded, 500 canceled, 504 query timeout, oom: the node is doing its job.
+        return not (self.outcome == Outcome.NODE_ERROR and self.error_type == "internal")
+
+
+async def send(client: httpx.AsyncClient, upstream: Upstream, payload: dict[str, Any],
+               headers: dict[str, str], deadline: float) -> AttemptResult:
+    """POST the query to ``upstream``, giving up at ``deadline`` (event-loop time)."""
+    loop = asyncio.get_running_loop()
+    remaining = deadline - loop.time()
+    if remaining <= 0:
+        return AttemptResult(upstream, Outcome.DEADLINE, error="deadline exceeded before the attempt")
+    # The node stops working on the query when the client would no longer wait for it.
+    payload["timeout_s"] = round(remaining, 3)
+    content = json.dumps(payload, separators=(",", ":")).encode()
+    inflight = InFlight()
+    upstream.begin(inflight)
+    try:
+        async with asyncio.timeout_at(deadline) as scope:
+            inflight.scope = scope
+            response = await client.post(upstream.query_url, content=content, headers=headers)
+    except TimeoutError:
+        if inflight.abandoned:
+            return AttemptResult(upstream, Outcome.ABANDONED, error="node ejected as unresponsive")
+        return AttemptResult(upstream, Outcome.DEADLINE, error="deadline exceeded")
+    except _GONE as exc:
+        return AttemptResult(upstream, Outcome.REFUSED, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        upstream.end(inflight)
+    return _classify(upstream, response)
+
+
+def _classify(upstream: Upstream, response: httpx.Response) -> AttemptResult:
+    status = response.status_code
+    body = response.content
+    if status < 300:
+        return AttemptResult(upstream, Outcome.ANSWERED, status, body)
+    error_type, message = _error_of(body, status)
+    outcome = Outcome.ANSWERED if status < 500 else Outcome.NODE_ERROR
+    return AttemptResult(upstream, outcome, status, body, error_type, message,
+                         response.headers.get("retry-after"))
+
+
+def _error_of(body: bytes, status: int) -> tuple[str, str]:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        doc = {}
+    error_type = doc.get("error_type")
+    if error_type not in ERROR_TYPES:
+        # A node answer outside the contract is the platform's fault, except plain client errors.
+        error_type = "invalid_sql" if status == 400 else "too_large" if status == 413 else "internal"
+    return str(error_type), str(doc.get("error") or f"node answered HTTP {status}")

@@ -1,0 +1,154 @@
+"""The gateway core, free of HTTP server concerns: topology, health, routing, retries and metrics.
+
+``Gateway.handle_query`` takes the raw body of a ``POST /query`` and returns the ``Reply``; the
+ASGI app in ``app.py`` only moves bytes in and out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from engines.gateway import reply
+from engines.gateway.breaker import CircuitBreaker
+from engines.gateway.dispatch import Dispatcher
+from engines.gateway.health import HealthChecker, HealthConfig
+from engines.gateway.query import BadRequest, parse_query
+from engines.gateway.registry import Registry
+from engines.gateway.retry import RetryPolicy
+from engines.gateway.topology import TopologyWatcher
+from engines.gateway.upstream import Upstream
+from exporters.gateway_metrics import UNKNOWN_ENGINE, GatewayMetrics
+from exporters.tracing import extract_context, get_tracer
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    failure_threshold: int = 5
+    base_open_s: float = 1.0
+    max_open_s: float = 30.0
+
+    def new(self) -> CircuitBreaker:
+        return CircuitBreaker(self.failure_threshold, self.base_open_s, self.max_open_s)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    topology_path: Path
+    admin_token: str
+    deadline_s: float = 30.0
+    health: HealthConfig = field(default_factory=HealthConfig)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    #: Connections kept open per node between queries. Shorter than the node's keep-alive timeout
+    #: (uvicorn: 5 s), so we never send on a connection the node is closing at that very moment.
+    keepalive_expiry_s: float = 2.0
+    max_connections: int = 1024
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, metrics: GatewayMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or GatewayMetrics()
+        self.tracer = get_tracer("engines.gateway")
+        self.registry = Registry(breaker_factory=config.breaker.new, on_added=self._added,
+                                 on_removed=self._removed)
+        self.watcher = TopologyWatcher(config.topology_path, self.registry.apply)
+        self._client: httpx.AsyncClient | None = None
+        self._health_client: httpx.AsyncClient | None = None
+        self.health: HealthChecker | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        self._client = httpx.AsyncClient(
+            # No read timeout of httpx's own: the query's deadline bounds each attempt.
+            timeout=httpx.Timeout(None, connect=1.0),
+            limits=httpx.Limits(max_connections=cfg.max_connections,
+                                max_keepalive_connections=cfg.max_connections,
+                                keepalive_expiry=cfg.keepalive_expiry_s),
+            trust_env=False,  # loopback only: no proxy from the environment
+        )
+        # A client of its own, so that health checks never queue behind queries for a connection.
+        self._health_client = httpx.AsyncClient(
+            timeout=cfg.health.timeout_s, trust_env=False,
+            limits=httpx.Limits(keepalive_expiry=cfg.keepalive_expiry_s))
+        self.health = HealthChecker(self._health_client, cfg.health)
+        self.dispatcher = Dispatcher(self._client, self.registry, cfg.retry, self.tracer)
+        for u in self.registry.upstreams():  # a topology applied before start
+            self._added(u)
+        self.watcher.start()
+
+    async def stop(self) -> None:
+        await self.watcher.stop()
+        if self.health is not None:
+            await self.health.stop()
+        for client in (self._client, self._health_client):
+            if client is not None:
+                await client.aclose()
+
+    @property
+    def ready(self) -> bool:
+        return self.registry.revision >= 0
+
+    def _added(self, u: Upstream) -> None:
+        self.metrics.track_upstream(u.engine, u.cluster, u.node,
+                                    up=lambda: 1.0 if u.routable else 0.0,
+                                    breaker_state=lambda: float(u.breaker.state_value))
+        if self.health is not None:
+            self.health.watch(u)
+
+    def _removed(self, u: Upstream) -> None:
+        self.metrics.untrack_upstream(u.engine, u.cluster, u.node)
+        if self.health is not None:
+            self.health.unwatch(u)
+
+    async def handle_query(self, body: bytes, headers: Mapping[str, str], started: float) -> reply.Reply:
+        """Answer one ``POST /query``; ``started`` is the ``perf_counter()`` at its arrival."""
+        assert self.dispatcher is not None, "Gateway.start() first"
+        ctx = extract_context(headers) if "traceparent" in headers else None
+        with self.tracer.start_as_current_span("gateway.query", context=ctx, kind=SpanKind.SERVER) as span:
+            engine = UNKNOWN_ENGINE
+            try:
+                q = parse_query(body, self.config.deadline_s)
+            except BadRequest as exc:
+                # Malformed requests are the client's fault: a user error type, so that they never
+                # count against availability. The contract has no separate "bad request" type.
+                rep = reply.gateway_error(400, "invalid_sql", f"malformed request: {exc}")
+            else:
+                if q.engine not in self.registry.engines:
+                    rep = reply.gateway_error(404, "invalid_sql",
+                                              self.registry.unknown_engine_message(q.engine),
+                                              query_id=q.query_id)
+                else:
+                    engine = q.engine
+                    series = self.metrics.engine(engine)
+                    series.inflight.inc()
+                    try:
+                        rep = await self.dispatcher.run(q, series)
+                    finally:
+                        series.inflight.dec()
+            self.observe(engine, rep, started)
+            if span.is_recording():
+                span.set_attributes({"enginewatch.engine": engine,
+                                     "http.response.status_code": rep.status,
+                                     "enginewatch.attempts": int(rep.headers.get("x-attempts", "0"))})
+                if not rep.ok:
+                    span.set_status(Status(StatusCode.ERROR))
+                    span.set_attribute("error.type", rep.error_type or "internal")
+        return rep
+
+    def observe(self, engine: str, rep: reply.Reply, started: float) -> None:
+        """Record a finished client request in the golden signals."""
+        series = self.metrics.engine(engine)
+        elapsed = time.perf_counter() - started
+        if rep.error_type is None:
+            series.ok.observe(elapsed)
+        else:
+            series.error.observe(elapsed)
+            series.count_error(rep.error_type)

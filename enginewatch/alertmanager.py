@@ -1,0 +1,86 @@
+"""Alertmanager for the local stack: the Debian binary as our child process, one instance, no gossip.
+
+The real routing lives in alerts/alertmanager.yml (owned by the on-call kit); ``render_config`` gives a
+minimal configuration for when that file is not there, or for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from engines.process import LOOPBACK
+from enginewatch.binary_server import BinaryServer, ServerError
+
+ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
+
+
+def render_config(webhook_url: str | None = None, *, group_by: Sequence[str] = ("alertname", "engine"),
+                  group_wait: str = "1s", group_interval: str = "5s", repeat_interval: str = "1h") -> str:
+    """alertmanager.yml routing every alert to one receiver: a webhook when given, else none.
+
+    Short waits by default: on the local stack an alert should reach the receiver within seconds of
+    firing, so chaos experiments and tests can observe it.
+    """
+    receiver: dict[str, Any] = {"name": "default"}
+    if webhook_url:
+        receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
+    config = {
+        "route": {"receiver": "default", "group_by": list(group_by), "group_wait": group_wait,
+                  "group_interval": group_interval, "repeat_interval": repeat_interval},
+        "receivers": [receiver],
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+class AlertmanagerServer(BinaryServer):
+    """/usr/bin/prometheus-alertmanager on loopback with ``config_file``, started and stopped by PID.
+
+    ``data_dir`` receives the silences/notification log and alertmanager.log.
+    """
+
+    name = "alertmanager"
+
+    def __init__(self, config_file: Path, data_dir: Path, *, retention: str = "120h",
+                 binary: Path = ALERTMANAGER_BIN, extra_args: Sequence[str] = ()) -> None:
+        self.data_dir = Path(data_dir)
+        super().__init__(binary, self.data_dir / "alertmanager.log")
+        self.config_file = Path(config_file)
+        self.retention = retention
+        self.extra_args = list(extra_args)
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def argv(self) -> list[str]:
+        return [
+            str(self.binary),
+            f"--config.file={self.config_file.resolve()}",
+            f"--storage.path={self.data_dir.resolve()}",
+            f"--data.retention={self.retention}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            f"--web.external-url={self.url}/",
+            # Empty: no HA gossip, so nothing listens beyond the web port and nothing leaves loopback.
+            "--cluster.listen-address=",
+            *self.extra_args,
+        ]
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """Re-read ``config_file``; raises ServerError if Alertmanager rejects it (it keeps the old one)."""
+        try:
+            r = httpx.post(f"{self.url}/-/reload", timeout=timeout)
+        except httpx.HTTPError as e:
+            raise ServerError(f"alertmanager at {self.url} did not answer the reload: {e}") from None
+        if r.status_code != 200:
+            raise ServerError(f"alertmanager rejected the configuration: {r.text.strip()}")
+
+    def status(self, timeout: float = 5.0) -> dict[str, Any]:
+        """GET /api/v2/status: version, uptime, the loaded configuration and cluster status."""
+        r = httpx.get(f"{self.url}/api/v2/status", timeout=timeout)
+        r.raise_for_status()
+        result: dict[str, Any] = r.json()
+        return result

@@ -1,0 +1,217 @@
+"""A small typed client of the Prometheus HTTP API (the readers' side of the house).
+
+Every failure — connection refused, timeout, HTTP status, an API error such as a PromQL syntax error —
+becomes one exception, PrometheusUnavailable, whose message names the data source and the error, so a
+CLI verb or a report can say it plainly instead of showing a stack trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Timestamp = float | datetime
+
+
+class PrometheusUnavailable(RuntimeError):
+    """Prometheus could not answer. ``kind`` is "connection", "http" or "api"."""
+
+    def __init__(self, url: str, kind: str, message: str, status: int | None = None,
+                 error_type: str | None = None) -> None:
+        self.url = url
+        self.kind = kind
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        super().__init__(f"Prometheus at {url}: {message}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    points: list[tuple[float, float]]  # (unix seconds, value)
+
+
+@dataclass(frozen=True)
+class Target:
+    job: str
+    instance: str
+    labels: dict[str, str]
+    health: str  # "up", "down" or "unknown"
+    last_error: str
+    scrape_url: str
+    last_scrape: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    group: str
+    file: str
+    name: str
+    type: str  # "alerting" or "recording"
+    query: str
+    health: str
+    last_error: str
+    state: str | None  # alerting rules only: "inactive", "pending" or "firing"
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Alert:
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str  # "pending" or "firing"
+    active_at: str
+    value: float
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+
+def _ts(t: Timestamp) -> str:
+    return repr(t.timestamp() if isinstance(t, datetime) else float(t))
+
+
+def _float(v: str) -> float:
+    # Prometheus encodes values as strings, including "NaN", "+Inf" and "-Inf"; float() reads them all.
+    return float(v)
+
+
+class PrometheusClient:
+    def __init__(self, url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._client = client or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -----------------------------------------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        try:
+            r = self._client.get(f"{self.url}{path}", params=params)
+        except httpx.TimeoutException:
+            raise PrometheusUnavailable(self.url, "connection", f"no answer within {self.timeout:g}s") from None
+        except httpx.HTTPError as e:
+            raise PrometheusUnavailable(self.url, "connection", f"cannot connect ({e})") from None
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("status") == "error":
+            # 400 bad_data (PromQL), 422 execution errors, 503 timeouts: the API says what went wrong.
+            raise PrometheusUnavailable(self.url, "api", f"{body.get('errorType')}: {body.get('error')}",
+                                        status=r.status_code, error_type=body.get("errorType"))
+        if r.status_code != 200 or not isinstance(body, dict):
+            raise PrometheusUnavailable(self.url, "http", f"HTTP {r.status_code} for {path}",
+                                        status=r.status_code)
+        return body.get("data")
+
+    # --- API -----------------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        try:
+            return self._client.get(f"{self.url}/-/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def query(self, expr: str, time: Timestamp | None = None) -> list[Sample]:
+        """Instant query. A scalar comes back as one sample without labels."""
+        params = {"query": expr}
+        if time is not None:
+            params["time"] = _ts(time)
+        data = self._get("/api/v1/query", params)
+        kind, result = data["resultType"], data["result"]
+        if kind == "vector":
+            return [Sample(r["metric"], _float(r["value"][1]), float(r["value"][0])) for r in result]
+        if kind == "scalar":
+            return [Sample({}, _float(result[1]), float(result[0]))]
+        raise ValueError(f"{expr!r} returns a {kind}; use query_range, or wrap a range selector in a function")
+
+    def value(self, expr: str, default: float = math.nan) -> float:
+        """The single value of ``expr`` (e.g. a sum), ``default`` when it returns nothing."""
+        samples = self.query(expr)
+        if len(samples) > 1:
+            raise ValueError(f"{expr!r} returns {len(samples)} series, expected one")
+        return samples[0].value if samples else default
+
+    def query_range(self, expr: str, start: Timestamp, end: Timestamp, step: float) -> list[Series]:
+        data = self._get("/api/v1/query_range",
+                         {"query": expr, "start": _ts(start), "end": _ts(end), "step": repr(float(step))})
+        return [Series(r["metric"], [(float(t), _float(v)) for t, v in r["values"]]) for r in data["result"]]
+
+    def query_range_frame(self, expr: str, start: Timestamp, end: Timestamp, step: float) -> pd.DataFrame:
+        """query_range as a long DataFrame: one row per point, columns ``timestamp``, ``value`` and labels."""
+        import pandas as pd  # pandas is heavy; only the callers that want frames pay for it
+
+        rows = [{**s.labels, "timestamp": pd.Timestamp(t, unit="s", tz="UTC"), "value": v}
+                for s in self.query_range(expr, start, end, step) for t, v in s.points]
+        return pd.DataFrame(rows, columns=None if rows else ["timestamp", "value"])
+
+    def targets(self) -> list[Target]:
+        """Active scrape targets with their final labels (after service discovery and relabelling)."""
+        data = self._get("/api/v1/targets", {"state": "active"})
+        return [Target(job=t.get("scrapePool", t["labels"].get("job", "")),
+                       instance=t["labels"].get("instance", ""), labels=t["labels"], health=t["health"],
+                       last_error=t.get("lastError", ""), scrape_url=t.get("scrapeUrl", ""),
+                       last_scrape=t.get("lastScrape", ""))
+                for t in data["activeTargets"]]
+
+    def rules(self) -> list[Rule]:
+        data = self._get("/api/v1/rules")
+        return [Rule(group=g["name"], file=g.get("file", ""), name=r["name"], type=r["type"],
+                     query=r["query"], health=r.get("health", ""), last_error=r.get("lastError", ""),
+                     state=r.get("state"), labels=r.get("labels", {}))
+                for g in data["groups"] for r in g["rules"]]
+
+    def alerts(self) -> list[Alert]:
+        """Pending and firing alerts as Prometheus sees them (before Alertmanager's grouping)."""
+        data = self._get("/api/v1/alerts")
+        return [Alert(labels=a["labels"], annotations=a.get("annotations", {}), state=a["state"],
+                      active_at=a.get("activeAt", ""), value=_float(a.get("value", "nan")))
+                for a in data["alerts"]]
+
+    def wait_for(self, expr: str, predicate: Callable[[list[Sample]], bool], timeout: float = 30.0,
+                 interval: float = 0.5) -> list[Sample]:
+        """Poll ``expr`` until ``predicate(samples)`` holds; returns those samples.
+
+        Errors while polling count as "not yet" (Prometheus may still be starting); on timeout the
+        TimeoutError names the last result or the last error.
+        """
+        deadline = monotonic() + timeout
+        last: str = "no answer yet"
+        while True:
+            try:
+                samples = self.query(expr)
+                if predicate(samples):
+                    return samples
+                last = f"last result {[(s.labels, s.value) for s in samples]}"
+            except PrometheusUnavailable as e:
+                last = f"last error: {e}"
+            if monotonic() >= deadline:
+                raise TimeoutError(f"timed out after {timeout:g}s waiting for {expr!r}; {last}")
+            sleep(interval)

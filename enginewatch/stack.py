@@ -1,0 +1,204 @@
+"""The local stack: platform (orchestrator, pods, gateway) plus Prometheus, Alertmanager, SLO service.
+
+One object starts the components in dependency order and stops them in reverse, by PID, whatever
+happened in between; `enginewatch up`, `enginewatch gameday` and the tests all use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from engines.orchestrator import Orchestrator, load_fleet
+from engines.process import ManagedProcess, python_module, wait_until, write_atomic
+from engines.storage import ensure_storage
+from enginewatch import runstate
+from enginewatch.promapi import PrometheusClient
+from enginewatch.prometheus import PrometheusServer
+from exporters.contract import JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+
+DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "engines" / "fleet.yaml"
+
+
+@dataclass
+class StackOptions:
+    fleet: Path = DEFAULT_FLEET
+    state_dir: Path | None = None  # default: a fresh temporary directory, removed at stop
+    profile: str = "local"
+    rule_files: Sequence[Path] = ()
+    alertmanager_config: Path | None = None  # None: no Alertmanager
+    slo_service: bool = False
+    node_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_* for tracing
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    gateway_args: Sequence[str] = ()
+    write_run_state: bool = True
+
+
+class Stack:
+    """Start with ``with Stack(options) as stack:``; every process is ours and is stopped at exit."""
+
+    def __init__(self, options: StackOptions | None = None,
+                 on_step: Callable[[str], None] | None = None) -> None:
+        self.options = options or StackOptions()
+        self.on_step = on_step or (lambda _msg: None)
+        self._own_state_dir = self.options.state_dir is None
+        self.state_dir = Path(self.options.state_dir or tempfile.mkdtemp(prefix="enginewatch-"))
+        self.admin_token = secrets.token_urlsafe(24)
+        self.fleet = load_fleet(self.options.fleet)
+        self.orchestrator: Orchestrator | None = None
+        self.gateway: ManagedProcess | None = None
+        self.gateway_url = ""
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager = None  # enginewatch.alertmanager.AlertmanagerServer when configured
+        self.slo_service: ManagedProcess | None = None
+        self.slo_service_url = ""
+        self._lock = runstate.StackLock() if self.options.write_run_state else None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        if self._lock:
+            self._lock.acquire()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.on_step("object storage")
+        storage = ensure_storage()
+        token_file = self.state_dir / "admin-token"
+        write_atomic(token_file, self.admin_token)
+        token_file.chmod(0o600)
+
+        self.on_step("orchestrator")
+        self.orchestrator = Orchestrator(self.fleet, self.state_dir / "orchestrator", storage_dir=storage,
+                                         admin_token=self.admin_token, node_env=self.options.node_env)
+        orchestrator_url = self.orchestrator.serve()
+
+        self.on_step("engines")
+        self.orchestrator.start()
+
+        self.on_step("gateway")
+        port_file = self.state_dir / "gateway.port"
+        self.gateway = ManagedProcess(
+            "gateway",
+            python_module("engines.gateway", "--topology", str(self.orchestrator.topology_path),
+                          "--port", "0", "--port-file", str(port_file),
+                          "--admin-token-file", str(token_file), *self.options.gateway_args),
+            log_path=self.state_dir / "gateway.log", env=self.options.gateway_env,
+        ).start()
+        wait_until(lambda: port_file.exists() or not self.gateway.alive, 30, what="gateway to listen")  # type: ignore[union-attr]
+        if not self.gateway.alive:
+            raise RuntimeError(f"gateway exited at start:\n{self.gateway.log_tail()}")
+        self.gateway_url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        self.orchestrator.attach_gateway(self.gateway_url, self.admin_token)
+
+        if self.options.alertmanager_config:
+            self.on_step("alertmanager")
+            from enginewatch.alertmanager import AlertmanagerServer
+
+            self.alertmanager = AlertmanagerServer(self.options.alertmanager_config, self.state_dir / "alertmanager")
+            self.alertmanager.start()
+
+        self.on_step("prometheus")
+        self.prometheus = PrometheusServer(
+            self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
+            profile=self.options.profile,
+            targets={JOB_GATEWAY: self.gateway_url, JOB_ORCHESTRATOR: orchestrator_url},
+            rule_files=self.options.rule_files,
+            alertmanager=self.alertmanager.url if self.alertmanager else None,
+        ).start()
+
+        if self.options.slo_service:
+            # It reads Prometheus, and Prometheus scrapes it: start it second, then add its target.
+            self.on_step("SLO service")
+            self._start_slo_service()
+            self.prometheus.targets[JOB_SLO_SERVICE] = self.slo_service_url
+            self.prometheus.reload()
+        if self.options.write_run_state:
+            self.run_state().save()
+        return self
+
+    def _start_slo_service(self) -> None:
+        port_file = self.state_dir / "slo-service.port"
+        self.slo_service = ManagedProcess(
+            "slo-service",
+            python_module("slo.service", "--port", "0", "--port-file", str(port_file),
+                          "--prometheus", self.prometheus_url),
+            log_path=self.state_dir / "slo-service.log",
+        ).start()
+        wait_until(lambda: port_file.exists() or not self.slo_service.alive, 30,  # type: ignore[union-attr]
+                   what="SLO service to listen")
+        if not self.slo_service.alive:
+            raise RuntimeError(f"SLO service exited at start:\n{self.slo_service.log_tail()}")
+        self.slo_service_url = f"http://127.0.0.1:{int(port_file.read_text())}"
+
+    def stop(self) -> None:
+        """Reverse order; each step runs even when an earlier one failed."""
+        steps: list[Callable[[], object]] = []
+        if self.prometheus:
+            steps.append(lambda: self.prometheus.stop())  # type: ignore[union-attr]
+        if self.alertmanager:
+            steps.append(lambda: self.alertmanager.stop())  # type: ignore[attr-defined]
+        if self.slo_service:
+            steps.append(lambda: self.slo_service.stop(grace=5))  # type: ignore[union-attr]
+        if self.gateway:
+            steps.append(lambda: self.gateway.stop(grace=5))  # type: ignore[union-attr]
+        if self.orchestrator:
+            steps.append(self.orchestrator.stop)
+        for step in steps:
+            with contextlib.suppress(Exception):
+                step()
+        if self._lock:
+            self._lock.release()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # --- views -----------------------------------------------------------------------------------------
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.prometheus.url if self.prometheus else ""
+
+    def prom(self) -> PrometheusClient:
+        return PrometheusClient(self.prometheus_url)
+
+    @property
+    def engines(self) -> list[str]:
+        return [e.name for e in self.fleet.engines]
+
+    def pids(self) -> list[int]:
+        """Every process of the stack: for tests proving that nothing is left behind."""
+        pids = [p.pid for p in (self.gateway, self.slo_service) if p and p.pid]
+        pids += [s.pid for s in (self.prometheus, self.alertmanager) if s and s.pid]
+        if self.orchestrator:
+            pids += [p["pid"] for p in self.orchestrator_pods() if p.get("pid")]
+        return pids
+
+    def orchestrator_pods(self) -> list[dict]:
+        assert self.orchestrator is not None
+        return [p.to_dict() if hasattr(p, "to_dict") else dict(p.__dict__) for p in self.orchestrator.pods()]
+
+    def run_state(self) -> runstate.RunState:
+        import os
+
+        return runstate.RunState(
+            pid=os.getpid(), state_dir=str(self.state_dir), gateway=self.gateway_url,
+            orchestrator=self.orchestrator.url or "" if self.orchestrator else "",
+            prometheus=self.prometheus_url,
+            alertmanager=self.alertmanager.url if self.alertmanager else "",
+            slo_service=self.slo_service_url, admin_token=self.admin_token, engines=self.engines,
+        )

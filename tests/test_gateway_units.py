@@ -1,0 +1,300 @@
+"""Unit tests of the gateway's parts that need no node: breaker, retry policy, routing, topology."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from engines.gateway.attempt import AttemptResult, Outcome
+from engines.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from engines.gateway.query import BadRequest, parse_query
+from engines.gateway.registry import Registry, UnknownCluster, UnknownEngine, UnknownPod
+from engines.gateway.reply import _with_attempts
+from engines.gateway.retry import Backoff, is_read_only, is_retriable, may_retry
+from engines.gateway.routing import choose
+from engines.gateway.topology import Topology, TopologyWatcher
+from engines.gateway.upstream import InFlight, Upstream
+from engines.process import write_atomic
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- breaker --------------------------------------------------------------------------------------
+
+def test_breaker_opens_after_consecutive_failures_and_allows_one_trial() -> None:
+    clock = Clock()
+    b = CircuitBreaker(failure_threshold=3, base_open_s=1.0, max_open_s=8.0, clock=clock)
+    b.on_failure()
+    b.on_failure()
+    b.on_success()  # success resets the count: failures must be consecutive
+    b.on_failure()
+    b.on_failure()
+    assert b.state == CLOSED and b.allows()
+    b.on_failure()
+    assert b.state == OPEN and not b.allows() and not b.acquire()
+    clock.now += 1.0
+    assert b.state == HALF_OPEN and b.allows()
+    assert b.acquire()  # the single trial
+    assert not b.allows() and not b.acquire()
+    b.on_success()
+    assert b.state == CLOSED and b.allows()
+
+
+def test_breaker_open_time_grows_exponentially_and_is_capped() -> None:
+    clock = Clock()
+    b = CircuitBreaker(failure_threshold=1, base_open_s=1.0, max_open_s=4.0, clock=clock)
+    opened_for = []
+    b.on_failure()
+    for _ in range(4):
+        start = clock.now
+        while b.state == OPEN:
+            clock.now += 0.25
+        opened_for.append(clock.now - start)
+        assert b.acquire()
+        b.on_failure()  # the trial fails
+    assert opened_for == [1.0, 2.0, 4.0, 4.0]
+    assert b.state_value == 2
+
+
+def test_breaker_ignores_stragglers_while_open_and_release_frees_the_trial() -> None:
+    clock = Clock()
+    b = CircuitBreaker(failure_threshold=1, base_open_s=1.0, clock=clock)
+    b.on_failure()
+    b.on_success()  # an attempt from before the opening must not close it
+    b.on_failure()  # nor re-open it for longer
+    assert b.state == OPEN and b.open_s == 1.0
+    clock.now += 1.0
+    assert b.acquire()
+    b.release()  # the trial said nothing about the node (client deadline)
+    assert b.acquire()
+
+
+# --- retry policy ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1", "select count(*) from lineitem;", "  -- why\n WITH t AS (SELECT 1) SELECT * FROM t",
+    "FROM lineitem LIMIT 3", "VALUES (1), (2)", "SHOW TABLES", "DESCRIBE lineitem",
+    "EXPLAIN SELECT 1", "/* c */ (SELECT 1) UNION ALL (SELECT 2)", "SELECT 'insert; drop table x'",
+    'SELECT "update" FROM t', "SELECT $$ delete $$", "SUMMARIZE lineitem",
+])
+def test_read_only_statements(sql: str) -> None:
+    assert is_read_only(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO t VALUES (1)", "CREATE TABLE t AS SELECT 1", "SELECT 1; SELECT 2",
+    "SELECT 1; DROP TABLE t", "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+    "EXPLAIN ANALYZE DELETE FROM t", "PRAGMA threads=4", "SET threads = 4", "COPY t TO 'f.csv'",
+    "SELECT nextval('s')", "SELECT 'unterminated", "SELECT E'it\\'s'; DELETE FROM t", "", "-- only",
+    "ATTACH 'x.db'", "UPDATE t SET a = 1",
+])
+def test_writes_and_doubtful_statements_are_not_read_only(sql: str) -> None:
+    assert not is_read_only(sql)
+
+
+def test_idempotency_key_makes_any_statement_retriable() -> None:
+    assert not may_retry("INSERT INTO t VALUES (1)", None)
+    assert may_retry("INSERT INTO t VALUES (1)", "k-1")
+    assert may_retry("SELECT 1", None)
+
+
+def _result(outcome: Outcome, status: int = 0, error_type: str | None = None) -> AttemptResult:
+    return AttemptResult(Upstream("e", "c1", "n1", "p", "http://127.0.0.1:1"), outcome, status,
+                         error_type=error_type)
+
+
+@pytest.mark.parametrize(("result", "retriable"), [
+    (_result(Outcome.REFUSED), True),
+    (_result(Outcome.ABANDONED), True),
+    (_result(Outcome.NODE_ERROR, 503, "unavailable"), True),
+    (_result(Outcome.NODE_ERROR, 503, "overloaded"), True),
+    (_result(Outcome.NODE_ERROR, 500, "canceled"), True),
+    (_result(Outcome.NODE_ERROR, 500, "internal"), False),
+    (_result(Outcome.NODE_ERROR, 500, "oom"), False),
+    (_result(Outcome.NODE_ERROR, 504, "timeout"), False),
+    (_result(Outcome.ANSWERED, 400, "invalid_sql"), False),
+    (_result(Outcome.ANSWERED, 200), False),
+    (_result(Outcome.DEADLINE), False),
+])
+def test_retriable_outcomes(result: AttemptResult, retriable: bool) -> None:
+    assert is_retriable(result) is retriable
+
+
+def test_backoff_is_full_jitter_exponential_and_capped() -> None:
+    assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 1.0).delay(1) == pytest.approx(0.01)
+    assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 1.0).delay(3) == pytest.approx(0.04)
+    assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 1.0).delay(10) == pytest.approx(0.05)
+    assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 0.0).delay(5) == 0.0
+    delays = [Backoff().delay(2) for _ in range(200)]
+    assert 0 <= min(delays) < max(delays) <= 0.02
+
+
+# --- routing --------------------------------------------------------------------------------------
+
+def _up(cluster: str, node: str, outstanding: int = 0) -> Upstream:
+    u = Upstream("sales", cluster, node, f"sales-{cluster}-{node}", f"http://127.0.0.1:1/{cluster}{node}")
+    u.outstanding = outstanding
+    return u
+
+
+def test_routing_picks_least_outstanding_among_routable() -> None:
+    a, b, c = _up("c1", "n1", 3), _up("c1", "n2", 1), _up("c2", "n1", 0)
+    c.healthy = False
+    assert choose([a, b, c]) is b
+    b.drained = True
+    assert choose([a, b, c]) is a
+    a.breaker = CircuitBreaker(failure_threshold=1)
+    a.breaker.on_failure()
+    assert choose([a, b, c]) is None
+
+
+def test_routing_breaks_ties_at_random() -> None:
+    ups = [_up("c1", "n1"), _up("c1", "n2"), _up("c2", "n1")]
+    seen = {choose(ups).pod for _ in range(200)}  # type: ignore[union-attr]
+    assert len(seen) == 3
+
+
+def test_retry_prefers_an_untried_node_of_another_cluster() -> None:
+    a1, a2, b1 = _up("c1", "n1"), _up("c1", "n2"), _up("c2", "n1", outstanding=5)
+    assert choose([a1, a2, b1], tried=[a1]) is b1  # another cluster beats fewer outstanding
+    assert choose([a1, a2, b1], tried=[a1, b1]) is a2
+    a2.outstanding = 2
+    assert choose([a1, a2, b1], tried=[a1, a2, b1]) is a1  # nothing else: a tried one, least busy
+    a2.outstanding = 0
+    b1.health_failures = 1  # suspect: a healthy node of a tried cluster goes first
+    assert choose([a1, a2, b1], tried=[a1]) is a2
+    b2 = _up("c2", "n2", outstanding=9)
+    assert choose([a1, a2, b1, b2], tried=[a1]) is b2
+
+
+def test_abandoning_inflight_attempts_turns_them_into_timeouts() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        u = _up("c1", "n1")
+        f = InFlight()
+        u.begin(f)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, u.abandon_inflight)
+        try:
+            async with asyncio.timeout(5) as scope:
+                f.scope = scope
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return f.abandoned, True
+        finally:
+            u.end(f)
+        return f.abandoned, False
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 2)) == (True, True)
+
+
+# --- topology and registry ------------------------------------------------------------------------
+
+def _topology(revision: int, active: list[str], c1_url: str = "http://127.0.0.1:1") -> dict:
+    return {"revision": revision, "engines": {"sales": {
+        "state": "RUNNING", "active_clusters": active,
+        "clusters": {
+            "c1": {"version": "v1", "nodes": [
+                {"node": "n1", "pod": "sales-c1-n1", "url": c1_url, "state": "RUNNING"}]},
+            "c2": {"version": "v2", "nodes": [
+                {"node": "n1", "pod": "sales-c2-n1", "url": "http://127.0.0.1:2", "state": "STARTING"}]},
+        }}}}
+
+
+def test_registry_keeps_upstream_state_across_reloads_and_replaces_moved_pods() -> None:
+    added: list[str] = []
+    removed: list[str] = []
+    reg = Registry(on_added=lambda u: added.append(u.pod), on_removed=lambda u: removed.append(u.pod))
+    reg.apply(Topology.from_dict(_topology(1, ["c1"])))
+    assert sorted(added) == ["sales-c1-n1", "sales-c2-n1"] and not removed
+    c1 = reg.engine("sales").upstreams[0]
+    c1.ejections = 3
+    assert [u.pod for u in reg.engine("sales").candidates] == ["sales-c1-n1"]
+    assert not reg.engine("sales").upstreams[1].healthy  # STARTING: not routable until /readyz says so
+    reg.apply(Topology.from_dict(_topology(2, ["c1", "c2"])))
+    assert reg.engine("sales").upstreams[0] is c1 and c1.ejections == 3
+    reg.apply(Topology.from_dict(_topology(3, ["c1", "c2"], c1_url="http://127.0.0.1:9")))
+    assert removed == ["sales-c1-n1"] and added[-1] == "sales-c1-n1"  # restarted on a new port
+    assert reg.engine("sales").upstreams[0] is not c1
+
+
+def test_admin_switch_holds_until_the_file_revision_changes() -> None:
+    reg = Registry()
+    reg.apply(Topology.from_dict(_topology(5, ["c1"])))
+    assert reg.set_active_clusters("sales", ["c2"]) == ("c1",)
+    assert reg.engine("sales").active_clusters == ("c2",)
+    assert [u.cluster for u in reg.engine("sales").candidates] == ["c2"]
+    reg.apply(Topology.from_dict(_topology(5, ["c1"])))  # same revision rewritten: admin still wins
+    assert reg.engine("sales").active_clusters == ("c2",)
+    reg.apply(Topology.from_dict(_topology(6, ["c1"])))  # newer intent: the file wins
+    assert reg.engine("sales").active_clusters == ("c1",)
+    with pytest.raises(UnknownCluster):
+        reg.set_active_clusters("sales", ["c9"])
+    with pytest.raises(ValueError):
+        reg.set_active_clusters("sales", [])
+    with pytest.raises(UnknownEngine, match="known engines: sales"):
+        reg.set_active_clusters("nope", ["c1"])
+    with pytest.raises(UnknownPod):
+        reg.set_drained("nope")
+    assert reg.set_drained("sales-c1-n1")[0].routable is False
+
+
+def test_watcher_reloads_on_change_and_keeps_the_last_good_topology(tmp_path: Path) -> None:
+    path = tmp_path / "topology.json"
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        watcher = TopologyWatcher(path, lambda t: seen.append(t.revision), interval_s=0.02)
+        watcher.start()  # no file yet: nothing, and no error
+        try:
+            write_atomic(path, json.dumps(_topology(1, ["c1"])))
+            await _until(lambda: seen == [1])
+            write_atomic(path, "{not json")
+            await asyncio.sleep(0.1)
+            write_atomic(path, json.dumps(_topology(2, ["c1"])))
+            await _until(lambda: seen == [1, 2])
+        finally:
+            await watcher.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))
+
+
+async def _until(predicate, timeout: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_topology_drops_active_clusters_that_do_not_exist() -> None:
+    t = Topology.from_dict(_topology(1, ["c1", "ghost"]))
+    assert t.engines["sales"].active_clusters == ("c1",)
+
+
+# --- request and reply ----------------------------------------------------------------------------
+
+def test_parse_query_validates_and_caps_the_deadline() -> None:
+    q = parse_query(b'{"engine": "sales", "sql": "SELECT 1", "deadline_s": 99, "kind": "bogus"}', 10.0)
+    assert (q.engine, q.deadline_s, q.kind) == ("sales", 10.0, None) and len(q.query_id) == 32
+    assert parse_query(b'{"engine":"e","sql":"x","deadline_s":0.5,"query_id":"q1"}', 10).query_id == "q1"
+    for bad in [b"nope", b"[]", b'{"sql": "SELECT 1"}', b'{"engine": "e", "sql": ""}',
+                b'{"engine": "e", "sql": "x", "deadline_s": -1}', b'{"engine":"e","sql":"x","deadline_s":true}',
+                b'{"engine": "e", "sql": "x", "idempotency_key": 5}']:
+        with pytest.raises(BadRequest):
+            parse_query(bad, 10.0)
+
+
+def test_attempts_are_spliced_into_the_node_answer() -> None:
+    body = b'{"columns": ["x"], "rows": [[1]], "pod": "p"}\n'
+    assert json.loads(_with_attempts(body, 2)) == {"columns": ["x"], "rows": [[1]], "pod": "p",
+                                                   "attempts": 2}
+    assert json.loads(_with_attempts(b"{}", 1)) == {"attempts": 1}
