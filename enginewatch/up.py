@@ -35,7 +35,7 @@ def run_up(fleet: Path | None, load_qps: float, load_duration_s: float, exit_aft
     # SIGTERM is treated like Ctrl-C so that a supervisor stopping us still gets a clean teardown.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir),
+        stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack"),
                       on_step=lambda step: console.print(f"[dim]starting {step}…[/]"))
     except FleetError as e:
         fail(str(e))

@@ -191,9 +191,10 @@ def test_rules_alerts_and_alertmanager(api: PrometheusClient, alertmanager: Aler
     while not _am_alerts(alertmanager):
         assert time.monotonic() < deadline, "alert never reached Alertmanager"
         time.sleep(0.25)
-    (alert,) = _am_alerts(alertmanager)
-    assert alert["annotations"]["summary"] == "test value is 2"
-    assert alert["generatorURL"].startswith(api.url)
+    # One alert per scraped series: the exporter may also be the gateway job by now (reload test).
+    for alert in _am_alerts(alertmanager):
+        assert alert["annotations"]["summary"] == "test value is 2"
+        assert alert["generatorURL"].startswith(api.url)
 
 
 def _am_alerts(alertmanager: AlertmanagerServer) -> list[dict[str, Any]]:

@@ -124,7 +124,7 @@ class Gateway:
                 if q.engine not in self.registry.engines:
                     rep = reply.gateway_error(404, "invalid_sql",
                                               self.registry.unknown_engine_message(q.engine),
-                                              query_id=q.query_id)
+                                              engine=q.engine, query_id=q.query_id)
                 else:
                     engine = q.engine
                     series = self.metrics.engine(engine)

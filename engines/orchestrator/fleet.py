@@ -70,7 +70,7 @@ class Probes(_Strict):
     timeout_s: PositiveSeconds = 1.0
     #: Consecutive unanswered probes before the pod is killed and restarted (reason "unhealthy");
     #: 0 disables liveness restarts.
-    failure_threshold: int = Field(5, ge=0)
+    failure_threshold: Annotated[int, Field(ge=0)] = 5
     #: A pod not ready this long after its start is killed and restarted (reason "unhealthy").
     startup_timeout_s: PositiveSeconds = 60.0
 
@@ -80,8 +80,8 @@ class EngineSpec(_Strict):
     name: str
     type: NodeType
     nodes_per_cluster: int = Field(ge=1, le=MAX_NODES_PER_CLUSTER)
-    min_clusters: int = Field(1, ge=1)
-    max_clusters: int = Field(4, ge=1, le=MAX_CLUSTERS)
+    min_clusters: Annotated[int, Field(ge=1)] = 1
+    max_clusters: Annotated[int, Field(ge=1, le=MAX_CLUSTERS)] = 4
     clusters: int = Field(ge=1)
     version: str
     #: False starts nodes with --no-drain (SIGTERM exits at once): for chaos experiments only.

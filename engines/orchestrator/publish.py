@@ -12,7 +12,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,17 @@ class Publisher:
             return int(json.loads(self.topology_path.read_text()).get("revision", 0))
         return 0
 
-    def publish(self, engines: Sequence[EngineSnapshot]) -> bool:
-        """Write whatever changed; True when the topology got a new revision."""
-        sd = json.dumps(file_sd_groups(engines), indent=1)
-        body = topology(engines)
-        key = json.dumps(body, sort_keys=True)
+    def publish(self, snapshot: Callable[[], Sequence[EngineSnapshot]]) -> bool:
+        """Write whatever changed; True when the topology got a new revision.
+
+        The snapshot is taken under our lock: two publishers racing can then never write an older
+        snapshot over a newer one.
+        """
         with self._lock:
+            engines = snapshot()
+            sd = json.dumps(file_sd_groups(engines), indent=1)
+            body = topology(engines)
+            key = json.dumps(body, sort_keys=True)
             if sd != self._last_sd:
                 write_atomic(self.file_sd_path, sd + "\n")
                 self._last_sd = sd

@@ -1,0 +1,292 @@
+"""The dashboard linter: the grafana/dashboard-linter rules that fit a Prometheus-only dashboard set.
+
+It reads Grafana's JSON model, so it holds hand-written and imported dashboards to the same rules as
+ours. Rules:
+
+- template-datasource: a data source variable of type ``datasource`` for Prometheus, named
+  ``datasource`` (or ``prometheus_datasource``) and labelled "Data source";
+- panel-datasource: every data panel and every target uses that variable, in object form;
+- panel-title-description: every panel has a title and a description;
+- panel-units: every data panel has a valid Grafana unit;
+- panel-no-targets: every data panel has at least one query;
+- target-promql: every query parses (Prometheus' parser, through promtool), variables substituted;
+- template-label-promql: every query variable's PromQL parses the same way;
+- target-rate-interval: rate, irate and increase take ``$__rate_interval`` as their range;
+- target-counter-agg: a counter (``_total``, ``_count``, ``_bucket``, ``_sum``) is only read through
+  rate, irate or increase.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dashboards import promql_syntax, promtool, walk
+from dashboards.interpolate import UnknownVariable, render_expr
+
+RULES: tuple[str, ...] = (
+    "template-datasource", "panel-datasource", "panel-title-description", "panel-units",
+    "panel-no-targets", "target-promql", "template-label-promql", "target-rate-interval",
+    "target-counter-agg",
+)
+
+RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
+RATE_INTERVALS = frozenset({"$__rate_interval", "${__rate_interval}"})
+COUNTER_SUFFIXES = ("_total", "_count", "_bucket", "_sum")
+# Panels that show no query results; every other panel type is a data panel.
+_NON_DATA_PANELS = frozenset({"row", "text", "dashlist", "alertlist", "news", "annolist", "welcome",
+                              "gettingstarted"})
+# Grafana's unit ids (packages/grafana-data valueFormats), the categories a Prometheus dashboard uses.
+VALID_UNITS = frozenset("""
+    none string short percent percentunit humidity dB hex0x hex sci locale pixel
+    bytes decbytes bits decbits kbytes deckbytes mbytes decmbytes gbytes decgbytes tbytes dectbytes
+    pbytes decpbytes
+    pps binBps Bps binbps bps KiBs Kibits KBs Kbits MiBs Mibits MBs Mbits GiBs Gibits GBs Gbits TiBs
+    Tibits TBs Tbits PiBs Pibits PBs Pbits
+    dateTimeAsIso dateTimeAsIsoNoDateIfToday dateTimeAsUS dateTimeAsUSNoDateIfToday dateTimeAsLocal
+    dateTimeAsLocalNoDateIfToday dateTimeAsSystem dateTimeFromNow
+    hertz ns µs ms s m h d dtdurationms dtdurations dthms dtdhms timeticks clockms clocks
+    cps ops reqps rps wps iops cpm opm rpm wpm
+    bool bool_yes_no bool_on_off
+    watt kwatt joule celsius kelvin
+""".split())
+# Grafana's custom units, e.g. "suffix: rows".
+_CUSTOM_UNIT = re.compile(r"^(suffix|prefix|si|count|currency|time):.+")
+_LABEL_VALUES = re.compile(r"^\s*label_values\s*\((?P<selector>.*),\s*\w+\s*\)\s*$", re.DOTALL)
+_QUERY_RESULT = re.compile(r"^\s*query_result\s*\((?P<selector>.*)\)\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    rule: str
+    dashboard: str
+    panel: str  # empty for a finding about the dashboard itself
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.dashboard} / {self.panel}" if self.panel else self.dashboard
+        return f"[{self.rule}] {where}: {self.message}"
+
+
+class DashboardInputError(ValueError):
+    """A path that does not hold readable dashboards: the user's mistake, not a finding."""
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """An expression waiting for promtool, and where a failure should be reported."""
+
+    rule: str
+    dashboard: str
+    panel: str
+    what: str
+    expr: str
+
+
+def _title(model: walk.Json) -> str:
+    return str(model.get("title") or model.get("uid") or "<untitled dashboard>")
+
+
+def _panel_title(panel: walk.Json) -> str:
+    return str(panel.get("title") or f"<panel id {panel.get('id')}>")
+
+
+def _is_data_panel(panel: walk.Json) -> bool:
+    return panel.get("type") not in _NON_DATA_PANELS
+
+
+def _datasource_variables(model: walk.Json) -> list[walk.Json]:
+    return [v for v in walk.variables(model) if v.get("type") == "datasource"]
+
+
+# --- dashboard rules ---------------------------------------------------------------------------------
+
+def _template_datasource(model: walk.Json) -> list[str]:
+    variables = _datasource_variables(model)
+    if not variables:
+        return ["has no data source variable (a template variable of type 'datasource')"]
+    problems = []
+    for var in variables:
+        name, label, query = var.get("name"), var.get("label"), var.get("query")
+        if query != "prometheus":
+            problems.append(f"data source variable '{name}' selects '{query}' data sources, not 'prometheus'")
+        names = {"prometheus_datasource"} | ({"datasource"} if len(variables) == 1 else set())
+        if name not in names:
+            problems.append(f"data source variable is named '{name}', should be {' or '.join(sorted(names))}")
+        labels = {"Prometheus data source"} | ({"Data source"} if len(variables) == 1 else set())
+        if label not in labels:
+            problems.append(f"data source variable is labelled '{label}', should be "
+                            f"{' or '.join(repr(x) for x in sorted(labels))}")
+    return problems
+
+
+# --- panel rules -------------------------------------------------------------------------------------
+
+def _datasource_problem(datasource: Any, allowed: set[str], owner: str) -> str | None:
+    if datasource is None:
+        return f"{owner} has no data source; use {{\"type\": \"prometheus\", \"uid\": \"${{datasource}}\"}}"
+    if isinstance(datasource, str):
+        return (f"{owner} names its data source in string form ('{datasource}'); "
+                f"use the object form {{\"type\": \"prometheus\", \"uid\": \"${{datasource}}\"}}")
+    uid = datasource.get("uid") if isinstance(datasource, dict) else None
+    if uid not in allowed:
+        return f"{owner} does not use the data source variable, uses uid '{uid}'"
+    return None
+
+
+def _panel_datasource(panel: walk.Json, variables: list[walk.Json]) -> list[str]:
+    allowed = {f"${v.get('name')}" for v in variables} | {f"${{{v.get('name')}}}" for v in variables}
+    problems = [_datasource_problem(panel.get("datasource"), allowed, "panel")]
+    problems += [_datasource_problem(t.get("datasource"), allowed, f"target {t.get('refId', '?')}")
+                 for t in walk.targets(panel)]
+    return [p for p in problems if p]
+
+
+def _units(panel: walk.Json) -> list[str]:
+    field_config = panel.get("fieldConfig") or {}
+    units = [(field_config.get("defaults") or {}).get("unit")]
+    units += [prop.get("value") for override in field_config.get("overrides") or []
+              for prop in override.get("properties") or [] if prop.get("id") == "unit"]
+    return [str(u) for u in units if u]
+
+
+def _panel_units(panel: walk.Json) -> list[str]:
+    units = _units(panel)
+    if not units:
+        return ["has no unit (fieldConfig.defaults.unit)"]
+    return [f"has an unknown unit '{u}'" for u in units if u not in VALID_UNITS and not _CUSTOM_UNIT.match(u)]
+
+
+def _panel_no_targets(panel: walk.Json) -> list[str]:
+    if not any(expr.strip() for _, expr in walk.expressions(panel)):
+        return ["has no targets (no query with an expression)"]
+    return []
+
+
+# --- target rules ------------------------------------------------------------------------------------
+
+def _selectors(expr: str) -> list[promql_syntax.Selector] | None:
+    try:
+        return list(promql_syntax.selectors(expr))
+    except promql_syntax.PromQLSyntaxError:
+        return None  # target-promql reports it, with Prometheus' own message
+
+
+def _rate_interval(expr: str) -> list[str]:
+    return [f"{s.function}({s.metric}[{s.range}]) should use $__rate_interval as its range"
+            for s in _selectors(expr) or [] if s.function in RATE_FUNCTIONS and s.range not in RATE_INTERVALS]
+
+
+def _counter_agg(expr: str) -> list[str]:
+    return [f"counter {s.metric} is not read through rate, irate or increase"
+            for s in _selectors(expr) or []
+            if s.metric.endswith(COUNTER_SUFFIXES) and not (s.range is not None and s.function in RATE_FUNCTIONS)]
+
+
+# --- values for substitution -------------------------------------------------------------------------
+
+def _variable_value(var: walk.Json) -> str:
+    """A value that keeps the expression's syntax: what Grafana would send for the default choice."""
+    if var.get("includeAll"):
+        return str(var.get("allValue") or ".*")
+    current = (var.get("current") or {}).get("value")
+    if isinstance(current, list):
+        current = current[0] if current else None
+    if current and current != "$__all":
+        return str(current)
+    options = [o.get("value") for o in var.get("options") or [] if o.get("value")]
+    if options:
+        return str(options[0])
+    if var.get("type") in ("constant", "textbox") and var.get("query"):
+        return str(var["query"])
+    return str(var.get("name"))
+
+
+def _values(model: walk.Json) -> dict[str, str]:
+    return {str(v["name"]): _variable_value(v) for v in walk.variables(model) if v.get("name")}
+
+
+def _variable_query(var: walk.Json) -> str:
+    query = var.get("query")
+    if isinstance(query, dict):  # newer Grafana stores {"query": "...", "refId": ...}
+        query = query.get("query")
+    return str(query or "")
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+def _render(parse: list[_Parse], findings: list[Finding], rule: str, dashboard: str, panel: str, what: str,
+            expr: str, values: dict[str, str]) -> None:
+    try:
+        parse.append(_Parse(rule, dashboard, panel, what, render_expr(expr, values)))
+    except UnknownVariable as e:
+        findings.append(Finding(rule, dashboard, panel, f"{what} references ${e.name}, which is not a "
+                                                        f"variable of this dashboard"))
+
+
+def lint(models: Iterable[walk.Json]) -> list[Finding]:
+    """Every finding of every rule over the dashboards, sorted. Raises ``promtool.PromtoolUnavailable``
+    when expressions cannot be parsed because promtool is missing or broken."""
+    findings: list[Finding] = []
+    parse: list[_Parse] = []
+
+    def add(rule: str, dashboard: str, panel: str, messages: Iterable[str]) -> None:
+        findings.extend(Finding(rule, dashboard, panel, m) for m in messages)
+
+    for model in models:
+        title, values, ds_vars = _title(model), _values(model), _datasource_variables(model)
+        add("template-datasource", title, "", _template_datasource(model))
+        for var in walk.variables(model):
+            query = _variable_query(var)
+            match = _LABEL_VALUES.match(query) or _QUERY_RESULT.match(query)
+            if var.get("type") == "query" and match:
+                _render(parse, findings, "template-label-promql", title, "", f"variable ${var.get('name')}",
+                        match.group("selector"), values)
+        for panel in walk.panels(model):
+            if walk.is_row(panel):
+                continue
+            name = _panel_title(panel)
+            if not str(panel.get("title") or "").strip() or not str(panel.get("description") or "").strip():
+                add("panel-title-description", title, name, ["has no title or no description"])
+            if not _is_data_panel(panel):
+                continue
+            add("panel-datasource", title, name, _panel_datasource(panel, ds_vars))
+            add("panel-units", title, name, _panel_units(panel))
+            add("panel-no-targets", title, name, _panel_no_targets(panel))
+            for target, expr in walk.expressions(panel):
+                if not expr.strip():
+                    continue
+                ref = f"target {target.get('refId', '?')}"
+                add("target-rate-interval", title, name, (f"{ref}: {m}" for m in _rate_interval(expr)))
+                add("target-counter-agg", title, name, (f"{ref}: {m}" for m in _counter_agg(expr)))
+                _render(parse, findings, "target-promql", title, name, ref, expr, values)
+
+    errors = promtool.parse_errors([p.expr for p in parse])
+    findings += [Finding(p.rule, p.dashboard, p.panel, f"{p.what} does not parse: {errors[i]}")
+                 for i, p in enumerate(parse) if i in errors]
+    return sorted(findings)
+
+
+def load(path: Path) -> list[walk.Json]:
+    """The dashboards in a JSON file, or in every ``*.json`` under a directory that is a dashboard
+    (Grafana provisioning files and other JSON are skipped)."""
+    if not path.exists():
+        raise DashboardInputError(f"{path}: no such file or directory")
+    files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    models = []
+    for file in files:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DashboardInputError(f"{file}: not a readable JSON file ({e})") from e
+        if isinstance(data, dict) and "panels" in data:
+            models.append(data)
+        elif not path.is_dir():
+            raise DashboardInputError(f"{file}: not a Grafana dashboard (no 'panels')")
+    if not models:
+        raise DashboardInputError(f"{path}: no Grafana dashboard JSON found")
+    return models

@@ -1,0 +1,59 @@
+"""``python -m engines.node``: one engine node, i.e. one pod (arguments as in docs/architecture.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engines.node.config import NODE_TYPES, NodeConfig, NodeIdentity
+from engines.node.server import run
+from engines.storage import default_storage_path
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
+    parser = argparse.ArgumentParser(prog="python -m engines.node", description=__doc__)
+    parser.add_argument("--engine", required=True)
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--pod", required=True)
+    parser.add_argument("--version", default="v1")
+    parser.add_argument("--type", dest="node_type", choices=sorted(NODE_TYPES), default="S")
+    parser.add_argument("--storage", type=Path, default=None,
+                        help="object storage directory (generated when missing; default: ENGINEWATCH_STORAGE "
+                             "or ~/.cache/enginewatch/storage-v1)")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port on 127.0.0.1")
+    parser.add_argument("--port-file", type=Path, default=None,
+                        help="written atomically with the port once the node serves queries")
+    parser.add_argument("--grace", type=_positive, default=30.0, help="drain grace period after SIGTERM, seconds")
+    parser.add_argument("--query-timeout", type=_positive, default=30.0,
+                        help="per-query timeout (queue + execution), seconds; also the cap of timeout_s")
+    parser.add_argument("--no-drain", dest="drain", action="store_false",
+                        help="SIGTERM kills at once (a node with graceful shutdown broken, for chaos tests)")
+    args = parser.parse_args(argv)
+    return NodeConfig(
+        identity=NodeIdentity(args.engine, args.cluster, args.node, args.pod, args.version),
+        node_type=NODE_TYPES[args.node_type], storage=args.storage or default_storage_path(),
+        port=args.port, port_file=args.port_file, grace_s=args.grace, query_timeout_s=args.query_timeout,
+        drain=args.drain,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s {config.identity.pod} %(name)s: %(message)s")
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

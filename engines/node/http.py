@@ -1,0 +1,151 @@
+"""The node's HTTP API (Starlette): /query, /healthz, /readyz, /status, /metrics.
+
+Maps the query service's outcomes to status codes and the JSON of docs/architecture.md. Every query
+response names the engine, cluster, node and pod that answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engines.node.config import NodeConfig
+from engines.node.service import Outcome, QueryService
+from exporters.tracing import extract_context
+
+MAX_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_S = "1"
+
+#: HTTP status of each error type the node answers.
+STATUS_BY_ERROR: dict[str, int] = {
+    "invalid_sql": 400, "too_large": 413, "unavailable": 503, "overloaded": 503, "timeout": 504,
+    "oom": 500, "canceled": 500, "internal": 500,
+}
+#: Errors after which the same statement may succeed elsewhere: the node refused it, or gave up on it.
+RETRIABLE: frozenset[str] = frozenset({"unavailable", "overloaded", "canceled"})
+
+_JSON = "application/json"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _json(payload: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status, headers, _JSON)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _BodyTooLarge  # refuse before reading a byte of it
+    # Content-Length can be absent (chunked) or lie: count what actually arrives.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> tuple[str, str | None, float | None, str | None]:
+    """sql, kind, timeout_s, query_id — or ValueError with what is wrong, for a 400."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ValueError("body must be a JSON object")
+    sql = payload.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise ValueError('"sql" (a non-empty string) is required')
+    kind, query_id, timeout_s = payload.get("kind"), payload.get("query_id"), payload.get("timeout_s")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError('"kind" must be a string')
+    if query_id is not None and not isinstance(query_id, str):
+        raise ValueError('"query_id" must be a string')
+    if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float)
+                                  or timeout_s <= 0):
+        raise ValueError('"timeout_s" must be a positive number')
+    return sql, kind, float(timeout_s) if timeout_s is not None else None, query_id
+
+
+def build_app(service: QueryService, config: NodeConfig) -> Starlette:
+    identity = config.identity.as_fields()
+    started = time.monotonic()
+
+    def error(error_type: str, message: str, query_id: str | None = None) -> Response:
+        payload: dict[str, Any] = {"error": message, "error_type": error_type,
+                                   "retriable": error_type in RETRIABLE, **identity}
+        if query_id is not None:
+            payload["query_id"] = query_id
+        status = STATUS_BY_ERROR.get(error_type, 500)
+        return _json(payload, status, {"Retry-After": RETRY_AFTER_S} if status == 503 else None)
+
+    def answer(outcome: Outcome, query_id: str | None) -> Response:
+        result = outcome.result
+        if result is None:
+            return error(outcome.error_type or "internal", outcome.error or "", query_id)
+        meta: dict[str, Any] = {"columns": result.columns, "row_count": result.row_count,
+                                "elapsed_s": round(outcome.elapsed_s, 6), "queue_s": round(outcome.queue_s, 6),
+                                **identity}
+        if query_id is not None:
+            meta["query_id"] = query_id
+        # The rows were encoded on the query's worker thread; splice them in rather than re-encode.
+        body = f'{json.dumps(meta, separators=(",", ":"))[:-1]},"rows":{result.rows_json}}}'
+        return Response(body, 200, media_type=_JSON)
+
+    async def query(request: Request) -> Response:
+        headers = request.headers
+        parent = extract_context(headers) if "traceparent" in headers else None
+        try:
+            body = await _read_body(request)
+        except _BodyTooLarge:
+            service.reject("too_large", parent)
+            return error("too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        try:
+            sql, kind, timeout_s, query_id = _parse(body)
+        except ValueError as exc:
+            service.reject("invalid_sql", parent)
+            return error("invalid_sql", f"malformed request: {exc}")
+        outcome = await service.execute(sql, kind, timeout_s, parent)
+        return answer(outcome, query_id)
+
+    async def healthz(request: Request) -> Response:
+        return _json({"state": service.lifecycle.state, **identity})
+
+    async def readyz(request: Request) -> Response:
+        lifecycle = service.lifecycle
+        return _json({"state": lifecycle.state, **identity}, 200 if lifecycle.ready else 503)
+
+    async def status(request: Request) -> Response:
+        admission, node_type = service.admission, config.node_type
+        return _json({
+            "state": service.lifecycle.state, "running": admission.running, "queued": admission.queued,
+            "slots": admission.slots, "queue_capacity": admission.queue_capacity, "type": node_type.name,
+            "memory_limit_bytes": node_type.memory_limit_bytes, "query_timeout_s": service.query_timeout_s,
+            "grace_s": config.grace_s, "drain": config.drain, "version": config.identity.version,
+            "pid": os.getpid(), "uptime_s": round(time.monotonic() - started, 3), **identity,
+        })
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = service.metrics.render(request.headers.get("accept"))
+        return Response(body, 200, headers={"Content-Type": content_type})
+
+    return Starlette(routes=[
+        Route("/query", query, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ])

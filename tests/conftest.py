@@ -1,0 +1,52 @@
+"""Shared fixtures: one live stack for the suite (real pods, gateway, Prometheus), stopped by PID."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.otlp_receiver import OtlpReceiver
+
+
+@pytest.fixture(scope="session")
+def enginewatch_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("enginewatch-home")
+    old = os.environ.get("ENGINEWATCH_HOME")
+    os.environ["ENGINEWATCH_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("ENGINEWATCH_HOME", None)
+    else:
+        os.environ["ENGINEWATCH_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+def _otel_env(receiver: OtlpReceiver, service: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The default fleet (2 engines x 2 clusters x 2 nodes), traced to the session's OTLP receiver."""
+    from enginewatch.stack import Stack, StackOptions
+
+    options = StackOptions(
+        state_dir=tmp_path_factory.mktemp("stack"),
+        node_env=_otel_env(otlp, "enginewatch-node"),
+        gateway_env=_otel_env(otlp, "enginewatch-gateway"),
+    )
+    with Stack(options) as s:
+        yield s
