@@ -10,11 +10,10 @@ from grafanalib._gen import DashboardEncoder
 from grafanalib.core import Dashboard
 
 from dashboards import gateway, lifecycle, overview, query_core, slos, walk
-from dashboards.links import DEFAULT_RUNBOOK_BASE_URL, Links
-
+from dashboards.settings import Settings
 
 # In the order of an investigation: symptoms first, then where they come from.
-BUILDERS: tuple[Callable[[Links], Dashboard], ...] = tuple(
+BUILDERS: tuple[Callable[[Settings], Dashboard], ...] = tuple(
     m.build for m in (overview, query_core, gateway, lifecycle, slos))
 
 
@@ -24,9 +23,8 @@ class PanelTarget(NamedTuple):
     expr: str
 
 
-def generate(runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> list[Dashboard]:
-    links = Links(runbook_base_url)
-    return [build(links) for build in BUILDERS]
+def generate(settings: Settings | None = None) -> list[Dashboard]:
+    return [build(settings or Settings()) for build in BUILDERS]
 
 
 def to_json(dashboard: Dashboard) -> walk.Json:
@@ -44,11 +42,14 @@ def filename(model: walk.Json) -> str:
     return f"{model['uid']}.json"
 
 
-def models(runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> list[walk.Json]:
-    return [to_json(d) for d in generate(runbook_base_url)]
+def models(settings: Settings | None = None) -> list[walk.Json]:
+    return [to_json(d) for d in generate(settings)]
 
 
-def targets() -> list[PanelTarget]:
-    """(dashboard title, panel title, PromQL with Grafana variables) of every panel target."""
+def targets(settings: Settings | None = None) -> list[PanelTarget]:
+    """(dashboard title, panel title, PromQL with Grafana variables) of every panel target.
+
+    Under ``enginewatch up`` pass ``Settings(slo_profile="local")``: the SLO panels must read the
+    windows the running rules were generated with."""
     return [PanelTarget(model["title"], panel.get("title", ""), expr)
-            for model in models() for panel in walk.panels(model) for _, expr in walk.expressions(panel)]
+            for model in models(settings) for panel in walk.panels(model) for _, expr in walk.expressions(panel)]

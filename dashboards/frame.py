@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grafanalib.core import GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, Dashboard, Template, Templating, Time
+from grafanalib.core import GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, Dashboard, Templating, Time
 
 from dashboards.links import TAG, Links
 from dashboards.panels import Row, layout
-from dashboards.variables import common
+from dashboards.variables import QueryVariable, common
 
 # Grafana 10's schema: older versions migrate it, and an older number would make Grafana re-migrate
 # the panels grafanalib writes (and rewrite their data sources) on every load.
@@ -16,7 +16,7 @@ SCHEMA_VERSION = 39
 
 
 def dashboard(*, uid: str, title: str, description: str, rows: Sequence[Row], links: Links,
-              runbooks: Sequence[str], extra_variables: Sequence[Template] = ()) -> Dashboard:
+              runbooks: Sequence[str], extra_variables: Sequence[QueryVariable] = ()) -> Dashboard:
     return Dashboard(
         uid=uid, title=title, description=description, tags=[TAG],
         templating=Templating(list=[*common(), *extra_variables]),

@@ -8,8 +8,9 @@ from grafanalib.core import Dashboard
 from dashboards import alert_names as alerts
 from dashboards import promql as q
 from dashboards.frame import dashboard
-from dashboards.links import GATEWAY_UID, LIFECYCLE_UID, Links
+from dashboards.links import GATEWAY_UID, LIFECYCLE_UID
 from dashboards.panels import Query, Row, state_timeline, timeseries
+from dashboards.settings import Settings
 from exporters import contract as c
 
 TITLE = "Enginewatch / Gateway and failover"
@@ -21,7 +22,8 @@ BREAKER_MAPPINGS = {value: (state, _BREAKER_COLORS[state]) for state, value in c
 UPSTREAM_MAPPINGS = {0: ("ejected", "red"), 1: ("healthy", "green")}
 
 
-def build(links: Links) -> Dashboard:
+def build(settings: Settings) -> Dashboard:
+    links = settings.links
     to_lifecycle = links.dashboard(LIFECYCLE_UID, "Engine lifecycle")
     upstreams = Row("Upstreams", [
         timeseries(

@@ -8,8 +8,9 @@ from grafanalib.core import Dashboard
 from dashboards import alert_names as alerts
 from dashboards import promql as q
 from dashboards.frame import dashboard
-from dashboards.links import GATEWAY_UID, LIFECYCLE_UID, Links
+from dashboards.links import GATEWAY_UID, LIFECYCLE_UID
 from dashboards.panels import Query, Row, state_timeline, timeseries
+from dashboards.settings import Settings
 from exporters import contract as c
 
 TITLE = "Enginewatch / Engine lifecycle"
@@ -21,7 +22,8 @@ ENGINE_STATE_MAPPINGS = {i: (s, _STATE_COLORS[s]) for i, s in enumerate(c.ENGINE
 NODE_STATE_MAPPINGS = {i: (s, _STATE_COLORS[s]) for i, s in enumerate(c.NODE_STATES)}
 
 
-def build(links: Links) -> Dashboard:
+def build(settings: Settings) -> Dashboard:
+    links = settings.links
     states = Row("States", [
         state_timeline(
             "Engine state",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +40,21 @@ COUNTER_SUFFIXES = ("_total", "_count", "_bucket", "_sum")
 # Panels that show no query results; every other panel type is a data panel.
 _NON_DATA_PANELS = frozenset({"row", "text", "dashlist", "alertlist", "news", "annolist", "welcome",
                               "gettingstarted"})
-# Grafana's unit ids (packages/grafana-data valueFormats), the categories a Prometheus dashboard uses.
-VALID_UNITS = frozenset("""
-    none string short percent percentunit humidity dB hex0x hex sci locale pixel
-    bytes decbytes bits decbits kbytes deckbytes mbytes decmbytes gbytes decgbytes tbytes dectbytes
-    pbytes decpbytes
-    pps binBps Bps binbps bps KiBs Kibits KBs Kbits MiBs Mibits MBs Mbits GiBs Gibits GBs Gbits TiBs
-    Tibits TBs Tbits PiBs Pibits PBs Pbits
-    dateTimeAsIso dateTimeAsIsoNoDateIfToday dateTimeAsUS dateTimeAsUSNoDateIfToday dateTimeAsLocal
-    dateTimeAsLocalNoDateIfToday dateTimeAsSystem dateTimeFromNow
-    hertz ns µs ms s m h d dtdurationms dtdurations dthms dtdhms timeticks clockms clocks
-    cps ops reqps rps wps iops cpm opm rpm wpm
-    bool bool_yes_no bool_on_off
-    watt kwatt joule celsius kelvin
-""".split())
+# Grafana's unit ids (packages/grafana-data valueFormats), by category, those a Prometheus dashboard uses.
+_UNIT_CATEGORIES = (
+    "none string short percent percentunit humidity dB hex0x hex sci locale pixel",
+    "bytes decbytes bits decbits kbytes deckbytes mbytes decmbytes gbytes decgbytes tbytes dectbytes pbytes "
+    "decpbytes",
+    "pps binBps Bps binbps bps KiBs Kibits KBs Kbits MiBs Mibits MBs Mbits GiBs Gibits GBs Gbits TiBs Tibits "
+    "TBs Tbits PiBs Pibits PBs Pbits",
+    "dateTimeAsIso dateTimeAsIsoNoDateIfToday dateTimeAsUS dateTimeAsUSNoDateIfToday dateTimeAsLocal "
+    "dateTimeAsLocalNoDateIfToday dateTimeAsSystem dateTimeFromNow",
+    "hertz ns µs ms s m h d dtdurationms dtdurations dthms dtdhms timeticks clockms clocks",
+    "cps ops reqps rps wps iops cpm opm rpm wpm",
+    "bool bool_yes_no bool_on_off",
+    "watt kwatt joule celsius kelvin",
+)
+VALID_UNITS = frozenset(unit for category in _UNIT_CATEGORIES for unit in category.split())
 # Grafana's custom units, e.g. "suffix: rows".
 _CUSTOM_UNIT = re.compile(r"^(suffix|prefix|si|count|currency|time):.+")
 _LABEL_VALUES = re.compile(r"^\s*label_values\s*\((?P<selector>.*),\s*\w+\s*\)\s*$", re.DOTALL)
@@ -219,59 +220,70 @@ def _variable_query(var: walk.Json) -> str:
 
 # --- the run -----------------------------------------------------------------------------------------
 
-def _render(parse: list[_Parse], findings: list[Finding], rule: str, dashboard: str, panel: str, what: str,
-            expr: str, values: dict[str, str]) -> None:
-    try:
-        parse.append(_Parse(rule, dashboard, panel, what, render_expr(expr, values)))
-    except UnknownVariable as e:
-        findings.append(Finding(rule, dashboard, panel, f"{what} references ${e.name}, which is not a "
-                                                        f"variable of this dashboard"))
+class _Run:
+    """Findings so far, and the expressions left for one promtool call at the end."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.pending: list[_Parse] = []
+
+    def add(self, rule: str, dashboard: str, panel: str, messages: Iterable[str]) -> None:
+        self.findings.extend(Finding(rule, dashboard, panel, m) for m in messages)
+
+    def parse_later(self, parse: _Parse, values: dict[str, str]) -> None:
+        try:
+            self.pending.append(replace(parse, expr=render_expr(parse.expr, values)))
+        except UnknownVariable as e:
+            self.add(parse.rule, parse.dashboard, parse.panel,
+                     [f"{parse.what} references ${e.name}, which is not a variable of this dashboard"])
+
+    def parse_pending(self) -> None:
+        errors = promtool.parse_errors([p.expr for p in self.pending])
+        for i, p in enumerate(self.pending):
+            if i in errors:
+                self.add(p.rule, p.dashboard, p.panel, [f"{p.what} does not parse: {errors[i]}"])
+
+    def dashboard(self, model: walk.Json) -> None:
+        title, values, ds_vars = _title(model), _values(model), _datasource_variables(model)
+        self.add("template-datasource", title, "", _template_datasource(model))
+        for var in walk.variables(model):
+            match = _LABEL_VALUES.match(_variable_query(var)) or _QUERY_RESULT.match(_variable_query(var))
+            if var.get("type") == "query" and match:
+                self.parse_later(_Parse("template-label-promql", title, "", f"variable ${var.get('name')}",
+                                        match.group("selector")), values)
+        for panel in walk.panels(model):
+            if not walk.is_row(panel):
+                self.panel(title, panel, values, ds_vars)
+
+    def panel(self, title: str, panel: walk.Json, values: dict[str, str], ds_vars: list[walk.Json]) -> None:
+        name = _panel_title(panel)
+        missing = [key for key in ("title", "description") if not str(panel.get(key) or "").strip()]
+        self.add("panel-title-description", title, name, [f"has no {' and no '.join(missing)}"] if missing else [])
+        if not _is_data_panel(panel):
+            return
+        self.add("panel-datasource", title, name, _panel_datasource(panel, ds_vars))
+        self.add("panel-units", title, name, _panel_units(panel))
+        self.add("panel-no-targets", title, name, _panel_no_targets(panel))
+        for target, expr in walk.expressions(panel):
+            if not expr.strip():
+                continue
+            ref = f"target {target.get('refId', '?')}"
+            self.add("target-rate-interval", title, name, (f"{ref}: {m}" for m in _rate_interval(expr)))
+            self.add("target-counter-agg", title, name, (f"{ref}: {m}" for m in _counter_agg(expr)))
+            self.parse_later(_Parse("target-promql", title, name, ref, expr), values)
 
 
-def lint(models: Iterable[walk.Json]) -> list[Finding]:
+def lint_dashboards(models: Iterable[walk.Json]) -> list[Finding]:
     """Every finding of every rule over the dashboards, sorted. Raises ``promtool.PromtoolUnavailable``
     when expressions cannot be parsed because promtool is missing or broken."""
-    findings: list[Finding] = []
-    parse: list[_Parse] = []
-
-    def add(rule: str, dashboard: str, panel: str, messages: Iterable[str]) -> None:
-        findings.extend(Finding(rule, dashboard, panel, m) for m in messages)
-
+    run = _Run()
     for model in models:
-        title, values, ds_vars = _title(model), _values(model), _datasource_variables(model)
-        add("template-datasource", title, "", _template_datasource(model))
-        for var in walk.variables(model):
-            query = _variable_query(var)
-            match = _LABEL_VALUES.match(query) or _QUERY_RESULT.match(query)
-            if var.get("type") == "query" and match:
-                _render(parse, findings, "template-label-promql", title, "", f"variable ${var.get('name')}",
-                        match.group("selector"), values)
-        for panel in walk.panels(model):
-            if walk.is_row(panel):
-                continue
-            name = _panel_title(panel)
-            if not str(panel.get("title") or "").strip() or not str(panel.get("description") or "").strip():
-                add("panel-title-description", title, name, ["has no title or no description"])
-            if not _is_data_panel(panel):
-                continue
-            add("panel-datasource", title, name, _panel_datasource(panel, ds_vars))
-            add("panel-units", title, name, _panel_units(panel))
-            add("panel-no-targets", title, name, _panel_no_targets(panel))
-            for target, expr in walk.expressions(panel):
-                if not expr.strip():
-                    continue
-                ref = f"target {target.get('refId', '?')}"
-                add("target-rate-interval", title, name, (f"{ref}: {m}" for m in _rate_interval(expr)))
-                add("target-counter-agg", title, name, (f"{ref}: {m}" for m in _counter_agg(expr)))
-                _render(parse, findings, "target-promql", title, name, ref, expr, values)
-
-    errors = promtool.parse_errors([p.expr for p in parse])
-    findings += [Finding(p.rule, p.dashboard, p.panel, f"{p.what} does not parse: {errors[i]}")
-                 for i, p in enumerate(parse) if i in errors]
-    return sorted(findings)
+        run.dashboard(model)
+    run.parse_pending()
+    return sorted(run.findings)
 
 
-def load(path: Path) -> list[walk.Json]:
+def load_dashboards(path: Path) -> list[walk.Json]:
     """The dashboards in a JSON file, or in every ``*.json`` under a directory that is a dashboard
     (Grafana provisioning files and other JSON are skipped)."""
     if not path.exists():

@@ -8,8 +8,9 @@ from grafanalib.core import Dashboard
 from dashboards import alert_names as alerts
 from dashboards import promql as q
 from dashboards.frame import dashboard
-from dashboards.links import GATEWAY_UID, OVERVIEW_UID, QUERY_CORE_UID, Links
+from dashboards.links import GATEWAY_UID, OVERVIEW_UID, QUERY_CORE_UID, SLOS_UID
 from dashboards.panels import Query, Row, timeseries
+from dashboards.settings import Settings
 from exporters import contract as c
 
 TITLE = "Enginewatch / Engines overview"
@@ -20,11 +21,12 @@ _EC = (q.ENGINE, q.CLUSTER)
 
 
 def _gateway_error_ratio(error_types: q.Re) -> str:
-    return q.ratio(q.rate(c.GATEWAY_ERRORS, (q.ENGINE,), **{q.ERROR_TYPE: error_types}),
+    return q.ratio(q.rate(c.GATEWAY_ERRORS, (q.ENGINE,), match={q.ERROR_TYPE: error_types}),
                    q.rate(c.GATEWAY_REQUEST_DURATION, (q.ENGINE,), "count"))
 
 
-def build(links: Links) -> Dashboard:
+def build(settings: Settings) -> Dashboard:
+    links = settings.links
     to_gateway = links.dashboard(GATEWAY_UID, "Gateway and failover")
     to_core = links.dashboard(QUERY_CORE_UID, "Query core")
     traffic = Row("Traffic", [
@@ -47,7 +49,7 @@ def build(links: Links) -> Dashboard:
             "Share of client queries that failed through the platform's fault (timeout, unavailable, "
             "overloaded, oom, canceled, internal): what availability SLOs count.",
             "percentunit", [Query(_gateway_error_ratio(_PLATFORM), "{{engine}}")],
-            no_value="0", links=[links.runbook(alerts.SLO_BURN_PAGE), to_gateway]),
+            no_value="0", links=[links.dashboard(SLOS_UID, "SLOs"), to_gateway]),
         timeseries(
             "User error ratio by engine",
             "Share of client queries rejected for the client's own fault (invalid SQL, too large). A rise "
@@ -58,7 +60,7 @@ def build(links: Links) -> Dashboard:
             "Share of the queries executed by each cluster's query cores that ended in a platform error; "
             "pinpoints the cluster behind an engine's errors.",
             "percentunit",
-            [Query(q.ratio(q.rate(c.QUERY_ERRORS, _EC, **{q.ERROR_TYPE: _PLATFORM}),
+            [Query(q.ratio(q.rate(c.QUERY_ERRORS, _EC, match={q.ERROR_TYPE: _PLATFORM}),
                            q.rate(c.QUERY_DURATION, _EC, "count")), "{{engine}} / {{cluster}}")],
             no_value="0", links=[to_core]),
     ])
@@ -115,6 +117,6 @@ def build(links: Links) -> Dashboard:
         description="Golden signals (traffic, errors, latency, saturation) per engine and cluster.",
         rows=[traffic, errors, latency, saturation], links=links,
         runbooks=[alerts.ENGINE_NODE_DOWN, alerts.SLOTS_SATURATED, alerts.MEMORY_SATURATION,
-                  alerts.SLO_BURN_PAGE],
+                  alerts.NO_HEALTHY_UPSTREAM, alerts.TARGET_ABSENT],
     )
 

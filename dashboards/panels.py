@@ -50,8 +50,13 @@ def _value_mappings(mappings: Mappings) -> list[dict[str, Any]]:
     return [{"type": "value", "options": options}]
 
 
-def _grid(width: int, height: int) -> GridPos:
-    return GridPos(h=height, w=width, x=0, y=0)  # placed by layout()
+def _common(queries: Sequence[Query], width: int, height: int, links: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "targets": _targets(queries), "dataSource": DATASOURCE, "links": list(links),
+        "gridPos": GridPos(h=height, w=width, x=0, y=0),  # placed by layout()
+        # Left to Grafana (the panel's width in pixels): grafanalib's 100 points coarsen every graph.
+        "maxDataPoints": None,
+    }
 
 
 def timeseries(title: str, description: str, unit: str, queries: Sequence[Query], *,
@@ -62,8 +67,8 @@ def timeseries(title: str, description: str, unit: str, queries: Sequence[Query]
     rare events, whose series may not exist before the first one."""
     extra: dict[str, Any] = {"fieldConfig": {"defaults": {"noValue": no_value}}} if no_value else {}
     return TimeSeries(
-        title=title, description=description, unit=unit, targets=_targets(queries), dataSource=DATASOURCE,
-        gridPos=_grid(width, height), links=list(links), valueMin=0 if unit != "none" else None,
+        title=title, description=description, unit=unit, **_common(queries, width, height, links),
+        valueMin=0 if unit != "none" else None,
         valueMax=max_value, stacking={"mode": "normal", "group": "A"} if stacked else {},
         fillOpacity=20 if stacked else 0, legendDisplayMode="table", legendPlacement="bottom",
         legendCalcs=["lastNotNull", "max"], tooltipMode="multi", tooltipSort="desc",
@@ -76,8 +81,8 @@ def stat(title: str, description: str, unit: str, queries: Sequence[Query], *, w
          height: int = 5, thresholds: Thresholds | None = None, decimals: int | None = None,
          links: Sequence[Any] = ()) -> Stat:
     return Stat(
-        title=title, description=description, format=unit, targets=_targets(queries), dataSource=DATASOURCE,
-        gridPos=_grid(width, height), links=list(links), reduceCalc="lastNotNull", decimals=decimals,
+        title=title, description=description, format=unit, **_common(queries, width, height, links),
+        reduceCalc="lastNotNull", decimals=decimals,
         colorMode="background" if thresholds else "value", graphMode="area", textMode="value_and_name",
         thresholds=_steps(thresholds or [("green", None)]), noValue="no data",
     )
@@ -108,11 +113,9 @@ class StateTimeline(Panel):
 def state_timeline(title: str, description: str, queries: Sequence[Query], mappings: Mappings, *,
                    width: int = 12, height: int = 8, links: Sequence[Any] = ()) -> StateTimeline:
     # The unit is "none": the mappings turn each value into the name of its state.
-    return StateTimeline(
-        title=title, description=description, targets=_targets(queries), dataSource=DATASOURCE,
-        gridPos=_grid(width, height), links=list(links), mappings=_value_mappings(mappings),
-        thresholds=_steps([("green", None)]),
-    )
+    fields: dict[str, Any] = {"title": title, "description": description, "thresholds": _steps([("green", None)]),
+                              **_common(queries, width, height, links)}
+    return StateTimeline(mappings=_value_mappings(mappings), **fields)
 
 
 def layout(rows: Sequence[Row]) -> list[Panel]:

@@ -8,13 +8,14 @@ and nothing anywhere else; here it fails when the dashboards are generated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from exporters import contract as c
 from exporters.contract import Metric
 
 Part = Literal["", "bucket", "count", "sum"]
+Match = Mapping[str, str]  # label -> value; a Re value matches as a regex
 
 RATE_INTERVAL = "$__rate_interval"
 #: Grafana's "All" for our multi-value variables: also matches series that lack the label.
@@ -45,7 +46,7 @@ OUTCOME = _declared("outcome")
 REASON = _declared("reason")
 LE = "le"  # Prometheus' own histogram label, not the contract's
 
-#: The dashboard variables that scope selectors: label -> variable reference.
+#: The dashboard variables that scope selectors, each named after its label: label -> reference.
 SCOPE: dict[str, str] = {label: f"${label}" for label in (ENGINE, CLUSTER)}
 
 
@@ -76,12 +77,12 @@ def series(metric: Metric, part: Part = "") -> str:
     return getattr(metric, part) if part else metric.name
 
 
-def sel(metric: Metric, part: Part = "", *, scoped: bool = True, **matchers: str) -> str:
+def sel(metric: Metric, part: Part = "", *, match: Match | None = None, scoped: bool = True) -> str:
     """A selector such as ``engine_queued_queries{job="engine-node", engine=~"$engine", ...}``.
 
-    ``scoped`` adds the engine and cluster variables for the labels the metric carries; a ``Re``
-    value matches as a regex.
+    ``scoped`` adds the engine and cluster variables for the labels the metric carries.
     """
+    matchers = match or {}
     _check_labels(metric, list(matchers), part)
     parts = [f'job="{_JOBS[metric.component]}"']
     if scoped:
@@ -95,41 +96,42 @@ def sum_by(by: Sequence[str], expr: str, op: str = "sum") -> str:
     return f"{op} by ({', '.join(by)}) ({expr})" if by else f"{op}({expr})"
 
 
-def rate(metric: Metric, by: Sequence[str] = (), part: Part = "", *, fn: str = "rate", **matchers: str) -> str:
+def rate(metric: Metric, by: Sequence[str] = (), part: Part = "", *, match: Match | None = None,
+         fn: str = "rate") -> str:
     """``sum by (by) (rate(selector[$__rate_interval]))`` — the only way the dashboards read counters."""
     _check_labels(metric, by, part)
     if metric.kind == "gauge":
         raise ValueError(f"{metric.name} is a gauge: rate() of it means nothing")
     if metric.kind == "histogram" and not part:
         raise ValueError(f"{metric.name} is a histogram: rate one of its bucket/count/sum series")
-    return sum_by(by, f"{fn}({sel(metric, part, **matchers)}[{RATE_INTERVAL}])")
+    return sum_by(by, f"{fn}({sel(metric, part, match=match)}[{RATE_INTERVAL}])")
 
 
-def increase(metric: Metric, by: Sequence[str] = (), part: Part = "", **matchers: str) -> str:
+def increase(metric: Metric, by: Sequence[str] = (), part: Part = "", *, match: Match | None = None) -> str:
     """Events per rate interval: small counts (restarts, drains) read better as integers than rates."""
-    return rate(metric, by, part, fn="increase", **matchers)
+    return rate(metric, by, part, match=match, fn="increase")
 
 
-def gauge(metric: Metric, by: Sequence[str] | None = None, op: str = "sum", **matchers: str) -> str:
+def gauge(metric: Metric, by: Sequence[str] | None = None, op: str = "sum", *, match: Match | None = None) -> str:
     """A gauge as is (``by=None``) or aggregated with ``op`` by ``by``."""
     if metric.kind != "gauge":
         raise ValueError(f"{metric.name} is a {metric.kind}: aggregate it with rate()")
     if by is None:
-        return sel(metric, **matchers)
+        return sel(metric, match=match)
     _check_labels(metric, by)
-    return sum_by(by, sel(metric, **matchers), op)
+    return sum_by(by, sel(metric, match=match), op)
 
 
-def quantile(q: float, metric: Metric, by: Sequence[str] = (), **matchers: str) -> str:
+def quantile(q: float, metric: Metric, by: Sequence[str] = (), *, match: Match | None = None) -> str:
     """``histogram_quantile`` over the rate of buckets summed by ``le`` and ``by`` (never per series)."""
     if metric.kind != "histogram":
         raise ValueError(f"{metric.name} is a {metric.kind}, not a histogram")
-    return f"histogram_quantile({q:g}, {rate(metric, (LE, *by), 'bucket', **matchers)})"
+    return f"histogram_quantile({q:g}, {rate(metric, (LE, *by), 'bucket', match=match)})"
 
 
-def mean(metric: Metric, by: Sequence[str] = (), **matchers: str) -> str:
+def mean(metric: Metric, by: Sequence[str] = (), *, match: Match | None = None) -> str:
     """Mean of a histogram's observations over the rate interval: rate of sum over rate of count."""
-    return f"{rate(metric, by, 'sum', **matchers)} / {rate(metric, by, 'count', **matchers)}"
+    return f"{rate(metric, by, 'sum', match=match)} / {rate(metric, by, 'count', match=match)}"
 
 
 def ratio(numerator: str, denominator: str) -> str:
@@ -143,5 +145,5 @@ def state_index(metric: Metric, states: Sequence[str], by: Sequence[str]) -> str
     state; a state timeline wants one series per thing whose value says which state it is in.
     """
     _check_labels(metric, (STATE, *by))
-    terms = [f'{i} * ({sel(metric, **{STATE: s})} == 1)' for i, s in enumerate(states)]
+    terms = [f"{i} * ({sel(metric, match={STATE: s})} == 1)" for i, s in enumerate(states)]
     return sum_by(by, " or ".join(terms), "max")

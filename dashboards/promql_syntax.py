@@ -20,7 +20,7 @@ _TOKEN = re.compile(r"""
   | (?P<variable>\$\{[^}]*\}|\$\w+|\[\[\w+(?::\w+)?\]\])
   | (?P<duration>(?:\d+(?:ms|s|m|h|d|w|y))+(?![\w.]))
   | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<identifier>[A-Za-z_:][A-Za-z0-9_:]*)
+  | (?P<identifier>:?[A-Za-z_][A-Za-z0-9_:]*)
   | (?P<operator>=~|!~|!=|==|<=|>=|[-+*/%^<>=@])
   | (?P<bracket>[(){}\[\]])
   | (?P<punct>[,:])
@@ -29,6 +29,7 @@ _TOKEN = re.compile(r"""
 _OPEN = {"(": ")", "{": "}", "[": "]"}
 # After these, a parenthesis holds label names, not an expression.
 _LABEL_LIST_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+_GROUPING = frozenset({"by", "without"})  # an aggregation may take these before its argument list
 _KEYWORDS = _LABEL_LIST_KEYWORDS | frozenset({"bool", "offset", "and", "or", "unless", "atan2", "inf", "nan"})
 
 
@@ -104,11 +105,11 @@ def selectors(expr: str) -> Iterator[Selector]:
             parens.append((callee, callee in _LABEL_LIST_KEYWORDS))
         elif tok.text == ")" and tok.kind == "bracket":
             parens.pop()
-        elif tok.text == "{" and tok.kind == "bracket":
-            skip_until = pairs[i]  # label matchers: names and values, no series
+        elif tok.text in "{[" and tok.kind == "bracket":
+            skip_until = pairs[i]  # label matchers, or a range: no series inside
         elif tok.kind == "identifier" and tok.text not in _KEYWORDS:
             in_label_list = bool(parens) and parens[-1][1]
-            if in_label_list or (nxt is not None and nxt.text == "("):
+            if in_label_list or (nxt is not None and (nxt.text == "(" or nxt.text in _GROUPING)):
                 continue  # a label name, or a function/aggregation being called
             end = pairs[i + 1] if nxt is not None and nxt.text == "{" else i
             yield Selector(tok.text, _range(tokens, pairs, end + 1), parens[-1][0] if parens else None)

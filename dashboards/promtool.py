@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-PROMTOOL = "promtool"
+#: Where to look for promtool: on PATH, then where Debian's package puts it (PATH may lack /usr/bin
+#: under some service managers).
+CANDIDATES: tuple[str, ...] = ("promtool", "/usr/bin/promtool")
 _RECORD = "lint:expr_{}"
 # e.g. `rules.yml: 7:11: group "lint", rule 2, "lint:expr_1": could not parse expression: 1:24: ...`
 _FAILURE = re.compile(r'"lint:expr_(\d+)": (.*)$')
@@ -27,10 +29,10 @@ class PromtoolUnavailable(RuntimeError):
 
 
 def find_promtool() -> str:
-    found = shutil.which(PROMTOOL) or ("/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None)
-    if not found:
-        raise PromtoolUnavailable("promtool not found: install the Debian package 'prometheus'")
-    return found
+    for candidate in CANDIDATES:
+        if found := shutil.which(candidate):
+            return found
+    raise PromtoolUnavailable("promtool not found: install the Debian package 'prometheus'")
 
 
 def parse_errors(exprs: Sequence[str], timeout: float = 60.0) -> dict[int, str]:

@@ -21,6 +21,8 @@ import yaml
 
 from dashboards import catalog
 from dashboards.links import DEFAULT_RUNBOOK_BASE_URL, TAG
+from dashboards.settings import Settings
+from slo.windows import PROFILES as SLO_PROFILES
 
 COMMITTED_DIR = Path(__file__).resolve().parent / "json"
 DATASOURCE_NAME = "Prometheus"
@@ -43,6 +45,12 @@ class Options:
     scrape_interval: str = DEFAULT_SCRAPE_INTERVAL
     #: Where Grafana will find the dashboard JSON, when not where it was written (a container mount).
     dashboards_path: str | None = None
+    #: The window profile the SLO rules were generated with ("local" under enginewatch up).
+    slo_profile: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(runbook_base_url=self.runbook_base_url, slo_profile=self.slo_profile)
 
     def validate(self) -> None:
         for what, url in (("Prometheus URL", self.prometheus_url), ("runbook base URL", self.runbook_base_url)):
@@ -51,13 +59,15 @@ class Options:
                 raise BuildError(f"{what} {url!r} is not an http(s) URL with a host")
         if not _DURATION.match(self.scrape_interval):
             raise BuildError(f"scrape interval {self.scrape_interval!r} is not a Prometheus duration such as 15s")
+        if self.slo_profile is not None and self.slo_profile not in SLO_PROFILES:
+            raise BuildError(f"unknown SLO window profile {self.slo_profile!r}; known: {', '.join(SLO_PROFILES)}")
 
 
-def write_json(directory: Path, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> list[Path]:
+def write_json(directory: Path, settings: Settings | None = None) -> list[Path]:
     """One ``<uid>.json`` per dashboard in ``directory``; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for model in catalog.models(runbook_base_url):
+    for model in catalog.models(settings):
         path = directory / catalog.filename(model)
         path.write_text(catalog.dump(model), encoding="utf-8")
         written.append(path)
@@ -88,7 +98,7 @@ def build(out_dir: Path, options: Options | None = None) -> list[Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildError(f"{out_dir} exists and is not a directory")
     dashboards_dir = out_dir / "dashboards"
-    written = write_json(dashboards_dir, options.runbook_base_url)
+    written = write_json(dashboards_dir, options.settings)
     provisioning = {
         out_dir / "provisioning" / "datasources" / "prometheus.yaml": datasource_provisioning(options),
         out_dir / "provisioning" / "dashboards" / "enginewatch.yaml":

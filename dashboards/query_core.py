@@ -8,8 +8,9 @@ from grafanalib.core import Dashboard
 from dashboards import alert_names as alerts
 from dashboards import promql as q
 from dashboards.frame import dashboard
-from dashboards.links import QUERY_CORE_UID, Links
+from dashboards.links import QUERY_CORE_UID
 from dashboards.panels import Query, Row, timeseries
+from dashboards.settings import Settings
 from exporters import contract as c
 
 TITLE = "Enginewatch / Query core"
@@ -17,7 +18,8 @@ _EC = (q.ENGINE, q.CLUSTER)
 _NODE = "{{engine}} / {{cluster}} / {{node}}"
 
 
-def build(links: Links) -> Dashboard:
+def build(settings: Settings) -> Dashboard:
+    links = settings.links
     latency = Row("Latency", [
         timeseries(
             "p99 query latency by kind",

@@ -1,82 +1,99 @@
-"""The SLO generator's series that the SLOs dashboard reads, named in this one place.
+"""The SLO rules' series and alert conditions, as the SLOs dashboard reads them — the one place the
+dashboards meet slo/.
 
-slo/ generates the recording rules; these are the names and labels the dashboard expects of them, in
-the style of Sloth's ``slo:*`` rules. The generator must record exactly these (the SLOs dashboard
-shows "No data" otherwise, and the live proof fails on it):
-
-- ``slo:sli_error:ratio_rate<window>`` for every window of ``TIERS``: the SLI's error ratio over the
-  window, labelled ``slo`` (and ``engine`` when the SLO is per engine);
-- ``slo:error_budget:ratio``: 1 - objective, one series per ``slo`` (matched ``on (slo)``);
-- ``slo:objective:ratio``: the objective, one series per ``slo``;
-- ``slo:period_error_budget_remaining:ratio``: the share of the period's error budget left
-  (1 untouched, 0 spent, negative overspent), labelled like the SLI.
-
-The burn-rate tiers are the SRE Workbook's multi-window multi-burn-rate defaults for a 30-day period;
-the alerts the generator writes use the same windows and factors.
+Nothing here is named twice: series names and the window error ratio come from ``slo.series`` (the
+builders the rules themselves use), SLOs from ``slo.specs``, and each SLO's profile and burn-rate
+tiers from ``slo.rules.generate``, exactly as the rule generator resolves them. A panel's burn rate
+is therefore the alert's own left-hand side, and its threshold the alert's own factor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from dashboards import promql as q
+from slo import series
+from slo.durations import format_duration
+from slo.model import SLO, Tier
+from slo.rules import Options, generate, guard_events
+from slo.specs import platform_slos
+from slo.windows import WindowProfile
 
-SLO = "slo"
-#: A label the generator may put on the SLI series to name their window; burn rates of two windows
-#: are matched ignoring it.
-WINDOW = "window"
-
-OBJECTIVE = "slo:objective:ratio"
-ERROR_BUDGET = "slo:error_budget:ratio"
-BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+SLO_LABEL = series.SLO_LABEL
+#: Every series name the SLO panels read.
+SERIES: tuple[str, ...] = (series.TOTAL, series.ERRORS, series.BUDGET_REMAINING)
 
 
-def error_ratio(window: str) -> str:
-    return f"slo:sli_error:ratio_rate{window}"
+def _number(value: Fraction | float) -> str:
+    return repr(float(value))
 
 
 @dataclass(frozen=True)
-class Tier:
-    severity: str
-    long_window: str
-    short_window: str
-    burn_rate: float
+class SLOView:
+    """One SLO as its rules were generated: resolved spec, window profile and effective tiers."""
+
+    slo: SLO
+    profile: WindowProfile
+    tiers: tuple[Tier, ...]
 
     @property
-    def name(self) -> str:
-        return f"{self.severity} {self.long_window}/{self.short_window} over {self.burn_rate:g}x"
+    def id(self) -> str:
+        return self.slo.id
+
+    @property
+    def per_engine(self) -> bool:
+        return q.ENGINE in self.slo.sli.group_by
+
+    @property
+    def legend(self) -> str:
+        return " ".join(f"{{{{{label}}}}}" for label in self.slo.sli.group_by) or self.id
+
+    def factor(self, tier: Tier) -> float:
+        return float(tier.burn_rate(self.slo.period))
+
+    def _scoped(self, expr: str) -> str:
+        """``expr`` with every SLO selector narrowed to the dashboard's engine selection.
+
+        slo.series selects by SLO only; a per-engine SLO's series also carry ``engine``.
+        """
+        if not self.per_engine:
+            return expr
+        for name in SERIES:
+            plain = series.selector(name, self.id)
+            expr = expr.replace(plain, f'{plain[:-1]}, {q.ENGINE}=~"{q.SCOPE[q.ENGINE]}"}}')
+        return expr
+
+    def budget_remaining(self) -> str:
+        return self._scoped(series.selector(series.BUDGET_REMAINING, self.id))
+
+    def burn_rate(self, window: int) -> str:
+        """The window's error ratio over the error budget: 1 spends the budget exactly in the period."""
+        ratio = series.window_error_ratio(self.id, window)
+        return self._scoped(f"({ratio}) / {_number(self.slo.error_budget)}")
+
+    def tier_burning(self, tier: Tier) -> str:
+        """1 while the tier's alert condition holds (both windows above the factor, and enough events
+        for the low-traffic guard), else 0 — the alert's expression with ``bool`` comparisons."""
+        factor = _number(tier.burn_rate(self.slo.period))
+        parts = [f"({self.burn_rate(tier.long_window)} > bool {factor})",
+                 f"({self.burn_rate(tier.short_window)} > bool {factor})"]
+        if (events := guard_events(self.slo, tier)) > 0:
+            long_events = self._scoped(series.window_events(self.id, tier.long_window))
+            parts.append(f"({long_events} >= bool {events})")
+        return " * ".join(parts)
+
+    def describe(self) -> str:
+        return (f"{self.id}: {float(self.slo.objective * 100):g}% over {format_duration(self.slo.period)} "
+                f"({self.profile.name} windows)")
 
 
-TIERS: tuple[Tier, ...] = (
-    Tier("page", "1h", "5m", 14.4),
-    Tier("page", "6h", "30m", 6),
-    Tier("ticket", "1d", "2h", 3),
-    Tier("ticket", "3d", "6h", 1),
-)
-_WINDOW_ORDER = {"m": 60, "h": 3600, "d": 86400}
-WINDOWS: tuple[str, ...] = tuple(sorted({w for t in TIERS for w in (t.long_window, t.short_window)},
-                                        key=lambda w: int(w[:-1]) * _WINDOW_ORDER[w[-1]]))
+def views(slos: Sequence[SLO] | None = None, profile: str | None = None) -> list[SLOView]:
+    """The SLOs (default: the platform's own) resolved as ``enginewatch slo generate`` resolves them."""
+    generated = generate(list(platform_slos() if slos is None else slos), Options(profile=profile))
+    return [SLOView(r.slo, r.profile, r.tiers) for r in generated]
 
 
-def select(name: str, *, per_engine: bool = True) -> str:
-    """A selector scoped to the dashboard's SLO (and engine) selection.
-
-    ``engine=~"$engine"`` is harmless on a series without that label while "All" is selected.
-    """
-    matchers = [f'{SLO}=~"${SLO}"']
-    if per_engine:
-        matchers.append(f'{q.ENGINE}=~"{q.SCOPE[q.ENGINE]}"')
-    return f"{name}{{{', '.join(matchers)}}}"
-
-
-def burn_rate(window: str) -> str:
-    """Error ratio over the window divided by the error budget: 1 spends the budget exactly in the
-    period, 14.4 spends 2% of a 30-day budget in an hour."""
-    return f"{select(error_ratio(window))} / on ({SLO}) group_left () {select(ERROR_BUDGET, per_engine=False)}"
-
-
-def tier_burning(tier: Tier) -> str:
-    """1 while both windows of the tier burn faster than its factor — the alert's condition — else 0."""
-    long = f"({burn_rate(tier.long_window)}) > bool {tier.burn_rate:g}"
-    short = f"({burn_rate(tier.short_window)}) > bool {tier.burn_rate:g}"
-    return f"({long}) * ignoring ({WINDOW}) ({short})"
+def window(seconds: int) -> str:
+    return format_duration(seconds)

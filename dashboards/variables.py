@@ -6,9 +6,9 @@ follows whichever Prometheus the viewer picks and survives being imported into a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-import attr
 from grafanalib.core import REFRESH_ON_TIME_RANGE_CHANGE, SORT_ALPHA_ASC, Template
 
 from dashboards import promql as q
@@ -24,29 +24,31 @@ def datasource() -> Template:
                     default="", refresh=1)
 
 
-@attr.s
-class QueryVariable(Template):
+@dataclass(frozen=True)
+class QueryVariable:
     """A multi-value Prometheus query variable that starts on "All".
 
     grafanalib writes a single-value ``current`` and no ``definition``; Grafana shows the definition
     in the editor and expects a list as the current value of a multi-value variable.
     """
 
+    template: Template
+
     def to_json_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = super().to_json_data()
+        data: dict[str, Any] = self.template.to_json_data()
         data["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
-        data["definition"] = self.query
+        data["definition"] = self.template.query
         return data
 
 
 def label_values(label: str, selector: str) -> QueryVariable:
     """A variable named after the label it lists, as ``promql.SCOPE`` references it."""
-    return QueryVariable(
+    return QueryVariable(Template(
         name=label, label=label.capitalize(), query=f"label_values({selector}, {label})",
         dataSource=DATASOURCE, multi=True, includeAll=True, allValue=q.ALL,
         # Engines and clusters come and go (resize, blue-green): refresh with the time range.
         refresh=REFRESH_ON_TIME_RANGE_CHANGE, sort=SORT_ALPHA_ASC,
-    )
+    ))
 
 
 def engine() -> QueryVariable:
@@ -55,9 +57,9 @@ def engine() -> QueryVariable:
 
 
 def cluster() -> QueryVariable:
-    selector = q.sel(c.QUERY_SLOTS, scoped=False, **{q.ENGINE: q.Re(q.SCOPE[q.ENGINE])})
+    selector = q.sel(c.QUERY_SLOTS, scoped=False, match={q.ENGINE: q.Re(q.SCOPE[q.ENGINE])})
     return label_values(q.CLUSTER, selector)
 
 
-def common() -> list[Template]:
+def common() -> list[Template | QueryVariable]:
     return [datasource(), engine(), cluster()]

@@ -162,6 +162,8 @@ def _generate_into_place(target: Path) -> None:
 def _generate(directory: Path) -> None:
     con = duckdb.connect(":memory:")
     try:
+        # No progress bar: DuckDB draws one on stdout for statements slower than 2 s (loaded machines).
+        con.execute("SET enable_progress_bar = false")
         for table, sql in _tables_sql().items():
             out = str(directory / f"{table}.parquet").replace("'", "''")
             # ROW_GROUP_SIZE: several row groups per large file, so scans have realistic granularity.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ class Entry:
     pod: str
     attempts: int
     read_only: bool
+    #: Queue + execution time of the serving attempt, as the node reported it; NaN without an answer.
+    #: ``end - server_s`` is when the attempt that served the query began: chaos verdicts use it to
+    #: tell time lost to a fault (detection, retries) from time spent executing.
+    server_s: float = math.nan
 
     @property
     def latency(self) -> float:

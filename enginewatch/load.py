@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 import time
 import uuid
@@ -138,7 +139,15 @@ def _entry_from_response(query_id: str, engine: str, kind: str, start: float, re
         pod=str(data.get("pod", "")),
         attempts=int(data.get("attempts") or resp.headers.get("x-attempts", 0) or 0),
         read_only=True,
+        server_s=_server_seconds(data) if ok else math.nan,
     )
+
+
+def _server_seconds(data: dict) -> float:
+    try:
+        return float(data.get("queue_s") or 0.0) + float(data["elapsed_s"])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
 
 
 def run_load(gateway_url: str, qps: float, duration_s: float, engines: Sequence[str], **kw: object) -> Ledger:

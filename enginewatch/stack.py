@@ -146,6 +146,29 @@ class Stack:
             raise RuntimeError(f"SLO service exited at start:\n{self.slo_service.log_tail()}")
         self.slo_service_url = f"http://127.0.0.1:{int(port_file.read_text())}"
 
+    def restart_gateway(self, grace: float = 5.0) -> tuple[int | None, int | None]:
+        """Stop the gateway and start it again on the same port (chaos: restart_gateway).
+
+        Same port, so clients, Prometheus and the orchestrator keep their URL. Returns (old, new) PID.
+        """
+        assert self.gateway is not None and self.orchestrator is not None, "the stack is not started"
+        old = self.gateway
+        port = int(self.gateway_url.rsplit(":", 1)[1])
+        old.stop(grace=grace)
+        port_file = self.state_dir / "gateway.port"
+        port_file.unlink(missing_ok=True)
+        self.gateway = ManagedProcess(
+            "gateway",
+            python_module("engines.gateway", "--topology", str(self.orchestrator.topology_path),
+                          "--port", str(port), "--port-file", str(port_file),
+                          "--admin-token-file", str(self.state_dir / "admin-token"), *self.options.gateway_args),
+            log_path=self.state_dir / "gateway.log", env=self.options.gateway_env,
+        ).start()
+        wait_until(lambda: port_file.exists() or not self.gateway.alive, 30, what="gateway to listen")  # type: ignore[union-attr]
+        if not self.gateway.alive:
+            raise RuntimeError(f"gateway exited at restart:\n{self.gateway.log_tail()}")
+        return old.pid, self.gateway.pid
+
     def stop(self) -> None:
         """Reverse order; each step runs even when an earlier one failed."""
         steps: list[Callable[[], object]] = []

@@ -112,8 +112,8 @@ class SelectorQuery:
     selector: Selector
 
     def render(self, window: str, group_by: tuple[str, ...] = ()) -> str:
-        by = f" by ({', '.join(group_by)})" if group_by else ""
-        return f"sum{by} (rate({self.selector.promql()}[{window}]))"
+        by = f" by ({', '.join(group_by)}) " if group_by else ""
+        return f"sum{by}(rate({self.selector.promql()}[{window}]))"
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,18 @@ def parse_window_template(text: str) -> tuple[Query, tuple[str, ...] | None]:
 def selectors_in(text: str) -> list[str]:
     """Metric names that an expression reads (for messages and series synthesis)."""
     return re.findall(rf"({_NAME})\s*\{{", text)
+
+
+_SUM_OF_SELECTOR_RE = re.compile(
+    r"^\s*sum\s*(?:by\s*\(([\w\s,]*)\)\s*)?\(\s*([^()\[\]]+?)\s*\)\s*(?:by\s*\(([\w\s,]*)\)\s*)?$", re.S
+)
+
+
+def parse_counter_expression(text: str) -> tuple[SelectorQuery, tuple[str, ...]]:
+    """A counter given without a window (OpenSLO ``counter: true``): ``sel`` or ``sum [by (..)] (sel)``."""
+    m = _SUM_OF_SELECTOR_RE.match(text)
+    if m:
+        by = m.group(1) if m.group(1) is not None else m.group(3)
+        labels = tuple(x.strip() for x in (by or "").split(",") if x.strip())
+        return SelectorQuery(parse_selector(m.group(2))), labels
+    return SelectorQuery(parse_selector(text)), ()

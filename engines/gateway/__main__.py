@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health check otherwise
     token = args.admin_token_file.read_text().strip()
     if not token:
         raise SystemExit(f"{args.admin_token_file} is empty: the admin API needs a token")

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import httpx
-
 from engines.gateway.upstream import InFlight, Upstream
+from engines.gateway.wire import Pool, RawResponse, UpstreamGone
 from exporters.contract import ERROR_TYPES
 
 
@@ -36,10 +35,6 @@ UPSTREAM_OUTCOME: dict[Outcome, str] = {
     Outcome.DEADLINE: "timeout",
 }
 
-# Errors on the wire that mean the node process is not there (killed, crashed, restarting). A
-# ConnectTimeout belongs here too: on loopback a connect only times out when nothing accepts.
-_GONE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
-         httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
 @dataclass(slots=True)
@@ -67,8 +62,8 @@ class AttemptResult:
         return not (self.outcome == Outcome.NODE_ERROR and self.error_type == "internal")
 
 
-async def send(client: httpx.AsyncClient, upstream: Upstream, payload: dict[str, Any],
-               headers: dict[str, str], deadline: float) -> AttemptResult:
+async def send(pool: Pool, upstream: Upstream, payload: dict[str, Any],
+               headers: dict[str, str] | None, deadline: float) -> AttemptResult:
     """POST the query to ``upstream``, giving up at ``deadline`` (event-loop time)."""
     loop = asyncio.get_running_loop()
     remaining = deadline - loop.time()
@@ -82,27 +77,28 @@ async def send(client: httpx.AsyncClient, upstream: Upstream, payload: dict[str,
     try:
         async with asyncio.timeout_at(deadline) as scope:
             inflight.scope = scope
-            response = await client.post(upstream.query_url, content=content, headers=headers)
+            response = await pool.post(upstream.host, upstream.port, "/query", content, headers)
     except TimeoutError:
         if inflight.abandoned:
             return AttemptResult(upstream, Outcome.ABANDONED, error="node ejected as unresponsive")
         return AttemptResult(upstream, Outcome.DEADLINE, error="deadline exceeded")
-    except _GONE as exc:
-        return AttemptResult(upstream, Outcome.REFUSED, error=f"{type(exc).__name__}: {exc}")
+    except UpstreamGone as exc:
+        # Killed, crashed or restarting; on loopback even a connect timeout means nothing accepts.
+        return AttemptResult(upstream, Outcome.REFUSED, error=str(exc))
     finally:
         upstream.end(inflight)
     return _classify(upstream, response)
 
 
-def _classify(upstream: Upstream, response: httpx.Response) -> AttemptResult:
-    status = response.status_code
-    body = response.content
+def _classify(upstream: Upstream, response: RawResponse) -> AttemptResult:
+    status = response.status
+    body = response.body
     if status < 300:
         return AttemptResult(upstream, Outcome.ANSWERED, status, body)
     error_type, message = _error_of(body, status)
     outcome = Outcome.ANSWERED if status < 500 else Outcome.NODE_ERROR
     return AttemptResult(upstream, outcome, status, body, error_type, message,
-                         response.headers.get("retry-after"))
+                         response.header(b"retry-after"))
 
 
 def _error_of(body: bytes, status: int) -> tuple[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from engines.gateway import reply
@@ -19,19 +18,21 @@ from engines.gateway.registry import Registry
 from engines.gateway.retry import RetryPolicy, is_retriable, may_retry
 from engines.gateway.routing import choose
 from engines.gateway.upstream import Upstream
+from engines.gateway.wire import Pool
 from exporters.gateway_metrics import EngineSeries
 from exporters.tracing import inject_headers
 
 
 class Dispatcher:
-    def __init__(self, client: httpx.AsyncClient, registry: Registry, policy: RetryPolicy,
-                 tracer: Tracer) -> None:
-        self.client = client
+    def __init__(self, pool: Pool, registry: Registry, policy: RetryPolicy, tracer: Tracer | None) -> None:
+        """``tracer`` None: no spans; the client's trace headers are forwarded as they came."""
+        self.pool = pool
         self.registry = registry
         self.policy = policy
         self.tracer = tracer
 
-    async def run(self, q: QueryRequest, series: EngineSeries) -> reply.Reply:
+    async def run(self, q: QueryRequest, series: EngineSeries,
+                  forward: dict[str, str] | None = None) -> reply.Reply:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + q.deadline_s
         payload = q.node_payload()
@@ -55,7 +56,7 @@ class Dispatcher:
             upstream.breaker.acquire()
             if n > 1:
                 series.retries.inc()
-            last = await self._attempt(upstream, payload, deadline, n, series)
+            last = await self._attempt(upstream, payload, deadline, n, series, forward)
             tried.append(upstream)
             if not is_retriable(last):
                 break
@@ -66,21 +67,11 @@ class Dispatcher:
         return self._reply(q, last, tried, out_of_time, series, retry_allowed)
 
     async def _attempt(self, upstream: Upstream, payload: dict[str, object], deadline: float, n: int,
-                       series: EngineSeries) -> AttemptResult:
-        with self.tracer.start_as_current_span("gateway.attempt", kind=SpanKind.CLIENT) as span:
-            headers = {"content-type": "application/json"}
-            inject_headers(headers)  # W3C traceparent: the node's spans join the client's trace
-            result = await send(self.client, upstream, payload, headers, deadline)
-            if span.is_recording():
-                span.set_attributes({
-                    "enginewatch.engine": upstream.engine, "enginewatch.cluster": upstream.cluster,
-                    "enginewatch.node": upstream.node, "enginewatch.pod": upstream.pod,
-                    "enginewatch.attempt": n, "enginewatch.outcome": result.outcome.value,
-                    "server.address": upstream.url, "http.response.status_code": result.status,
-                })
-                if result.outcome != Outcome.ANSWERED or result.status >= 400:
-                    span.set_status(Status(StatusCode.ERROR, result.error or None))
-                    span.set_attribute("error.type", result.error_type or result.outcome.value)
+                       series: EngineSeries, forward: dict[str, str] | None) -> AttemptResult:
+        if self.tracer is None:
+            result = await send(self.pool, upstream, payload, forward, deadline)
+        else:
+            result = await self._traced_send(upstream, payload, deadline, n)
         verdict = result.breaker_verdict
         if verdict is True:
             upstream.breaker.on_success()
@@ -91,6 +82,25 @@ class Dispatcher:
         if result.outcome == Outcome.REFUSED:
             upstream.eject(result.error)  # passive ejection; the health check brings it back
         series.count_attempt(upstream.cluster, UPSTREAM_OUTCOME[result.outcome])
+        return result
+
+    async def _traced_send(self, upstream: Upstream, payload: dict[str, object], deadline: float,
+                           n: int) -> AttemptResult:
+        assert self.tracer is not None
+        with self.tracer.start_as_current_span("gateway.attempt", kind=SpanKind.CLIENT) as span:
+            headers: dict[str, str] = {}
+            inject_headers(headers)  # W3C traceparent: the node's spans join the client's trace
+            result = await send(self.pool, upstream, payload, headers, deadline)
+            if span.is_recording():
+                span.set_attributes({
+                    "enginewatch.engine": upstream.engine, "enginewatch.cluster": upstream.cluster,
+                    "enginewatch.node": upstream.node, "enginewatch.pod": upstream.pod,
+                    "enginewatch.attempt": n, "enginewatch.outcome": result.outcome.value,
+                    "server.address": upstream.url, "http.response.status_code": result.status,
+                })
+                if result.outcome != Outcome.ANSWERED or result.status >= 400:
+                    span.set_status(Status(StatusCode.ERROR, result.error or None))
+                    span.set_attribute("error.type", result.error_type or result.outcome.value)
         return result
 
     def _reply(self, q: QueryRequest, last: AttemptResult | None, tried: list[Upstream],

@@ -6,12 +6,13 @@ ASGI app in ``app.py`` only moves bytes in and out.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from engines.gateway import reply
@@ -23,8 +24,11 @@ from engines.gateway.registry import Registry
 from engines.gateway.retry import RetryPolicy
 from engines.gateway.topology import TopologyWatcher
 from engines.gateway.upstream import Upstream
+from engines.gateway.wire import Pool
 from exporters.gateway_metrics import UNKNOWN_ENGINE, GatewayMetrics
 from exporters.tracing import extract_context, get_tracer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,6 @@ class GatewayConfig:
     #: Connections kept open per node between queries. Shorter than the node's keep-alive timeout
     #: (uvicorn: 5 s), so we never send on a connection the node is closing at that very moment.
     keepalive_expiry_s: float = 2.0
-    max_connections: int = 1024
 
 
 class Gateway:
@@ -56,30 +59,30 @@ class Gateway:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
         self.tracer = get_tracer("engines.gateway")
+        self.tracing = False  # decided at start(), once the process has (or has not) set tracing up
         self.registry = Registry(breaker_factory=config.breaker.new, on_added=self._added,
                                  on_removed=self._removed)
         self.watcher = TopologyWatcher(config.topology_path, self.registry.apply)
-        self._client: httpx.AsyncClient | None = None
+        self._pool: Pool | None = None
         self._health_client: httpx.AsyncClient | None = None
         self.health: HealthChecker | None = None
         self.dispatcher: Dispatcher | None = None
 
     async def start(self) -> None:
         cfg = self.config
-        self._client = httpx.AsyncClient(
-            # No read timeout of httpx's own: the query's deadline bounds each attempt.
-            timeout=httpx.Timeout(None, connect=1.0),
-            limits=httpx.Limits(max_connections=cfg.max_connections,
-                                max_keepalive_connections=cfg.max_connections,
-                                keepalive_expiry=cfg.keepalive_expiry_s),
-            trust_env=False,  # loopback only: no proxy from the environment
-        )
-        # A client of its own, so that health checks never queue behind queries for a connection.
+        # No read timeout on the pool: each attempt is bounded by its query's deadline.
+        self._pool = Pool(keepalive_expiry_s=cfg.keepalive_expiry_s)
+        # Health checks have a client of their own, off the hot path: they never queue behind queries.
         self._health_client = httpx.AsyncClient(
-            timeout=cfg.health.timeout_s, trust_env=False,
+            timeout=cfg.health.timeout_s, trust_env=False,  # loopback only: no proxy from the env
             limits=httpx.Limits(keepalive_expiry=cfg.keepalive_expiry_s))
         self.health = HealthChecker(self._health_client, cfg.health)
-        self.dispatcher = Dispatcher(self._client, self.registry, cfg.retry, self.tracer)
+        # Spans cost the hot path even as no-ops (context switches, wrappers): make none unless an
+        # SDK provider is installed (exporters.tracing.setup_tracing, from the OTEL_* variables).
+        self.tracing = not isinstance(trace.get_tracer_provider(),
+                                      trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        self.dispatcher = Dispatcher(self._pool, self.registry, cfg.retry,
+                                     self.tracer if self.tracing else None)
         for u in self.registry.upstreams():  # a topology applied before start
             self._added(u)
         self.watcher.start()
@@ -88,9 +91,10 @@ class Gateway:
         await self.watcher.stop()
         if self.health is not None:
             await self.health.stop()
-        for client in (self._client, self._health_client):
-            if client is not None:
-                await client.aclose()
+        if self._pool is not None:
+            self._pool.close()
+        if self._health_client is not None:
+            await self._health_client.aclose()
 
     @property
     def ready(self) -> bool:
@@ -108,32 +112,19 @@ class Gateway:
         if self.health is not None:
             self.health.unwatch(u)
 
-    async def handle_query(self, body: bytes, headers: Mapping[str, str], started: float) -> reply.Reply:
-        """Answer one ``POST /query``; ``started`` is the ``perf_counter()`` at its arrival."""
-        assert self.dispatcher is not None, "Gateway.start() first"
-        ctx = extract_context(headers) if "traceparent" in headers else None
+    async def handle_query(self, body: bytes, trace_headers: dict[str, str], started: float) -> reply.Reply:
+        """Answer one ``POST /query``.
+
+        ``trace_headers``: the client's ``traceparent``/``tracestate``, if any. ``started``: the
+        ``perf_counter()`` at the request's arrival.
+        """
+        if not self.tracing:
+            # No spans of our own: the client's trace context goes to the node as it came.
+            rep, _ = await self._handle(body, trace_headers, started)
+            return rep
+        ctx = extract_context(trace_headers) if trace_headers else None
         with self.tracer.start_as_current_span("gateway.query", context=ctx, kind=SpanKind.SERVER) as span:
-            engine = UNKNOWN_ENGINE
-            try:
-                q = parse_query(body, self.config.deadline_s)
-            except BadRequest as exc:
-                # Malformed requests are the client's fault: a user error type, so that they never
-                # count against availability. The contract has no separate "bad request" type.
-                rep = reply.gateway_error(400, "invalid_sql", f"malformed request: {exc}")
-            else:
-                if q.engine not in self.registry.engines:
-                    rep = reply.gateway_error(404, "invalid_sql",
-                                              self.registry.unknown_engine_message(q.engine),
-                                              engine=q.engine, query_id=q.query_id)
-                else:
-                    engine = q.engine
-                    series = self.metrics.engine(engine)
-                    series.inflight.inc()
-                    try:
-                        rep = await self.dispatcher.run(q, series)
-                    finally:
-                        series.inflight.dec()
-            self.observe(engine, rep, started)
+            rep, engine = await self._handle(body, None, started)
             if span.is_recording():
                 span.set_attributes({"enginewatch.engine": engine,
                                      "http.response.status_code": rep.status,
@@ -142,6 +133,37 @@ class Gateway:
                     span.set_status(Status(StatusCode.ERROR))
                     span.set_attribute("error.type", rep.error_type or "internal")
         return rep
+
+    async def _handle(self, body: bytes, forward: dict[str, str] | None,
+                      started: float) -> tuple[reply.Reply, str]:
+        assert self.dispatcher is not None, "Gateway.start() first"
+        engine = UNKNOWN_ENGINE
+        try:
+            q = parse_query(body, self.config.deadline_s)
+        except BadRequest as exc:
+            # Malformed requests are the client's fault: a user error type, so that they never
+            # count against availability. The contract has no separate "bad request" type.
+            rep = reply.gateway_error(400, "invalid_sql", f"malformed request: {exc}")
+        else:
+            if q.engine not in self.registry.engines:
+                rep = reply.gateway_error(404, "invalid_sql", self.registry.unknown_engine_message(q.engine),
+                                          engine=q.engine, query_id=q.query_id)
+            else:
+                engine = q.engine
+                series = self.metrics.engine(engine)
+                series.inflight.inc()
+                try:
+                    rep = await self.dispatcher.run(q, series, forward)
+                except Exception as exc:
+                    # A bug of ours: the client still gets an answer in the contract's shape
+                    # (rather than a reset connection) and it counts as a platform error.
+                    log.exception("query %s failed inside the gateway", q.query_id)
+                    rep = reply.gateway_error(500, "internal", f"gateway error: {type(exc).__name__}",
+                                              engine=engine, query_id=q.query_id)
+                finally:
+                    series.inflight.dec()
+        self.observe(engine, rep, started)
+        return rep, engine
 
     def observe(self, engine: str, rep: reply.Reply, started: float) -> None:
         """Record a finished client request in the golden signals."""

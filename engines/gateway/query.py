@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from exporters.contract import QUERY_KINDS
 
 MAX_BODY_BYTES = 1 << 20
 _MAX_ID_CHARS = 200
+_PRINTABLE_ID = re.compile(rf"[\x20-\x7e]{{1,{_MAX_ID_CHARS}}}")
 
 
 class BadRequest(ValueError):
@@ -72,6 +74,8 @@ def _optional_id(doc: dict[str, Any], name: str) -> str | None:
     value = doc.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
-        raise BadRequest(f'"{name}" must be a non-empty string of at most {_MAX_ID_CHARS} characters')
+    # Printable ASCII only: the query id travels back in a response header (X-Query-Id), where a
+    # CR or LF from the client would be header injection.
+    if not isinstance(value, str) or not _PRINTABLE_ID.fullmatch(value):
+        raise BadRequest(f'"{name}" must be 1 to {_MAX_ID_CHARS} printable ASCII characters')
     return value

@@ -23,6 +23,9 @@ async def serve(config: GatewayConfig, port: int = 0, port_file: Path | None = N
     server = uvicorn.Server(uvicorn.Config(
         create_app(gateway), http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5, timeout_keep_alive=5,
+        # Loopback clients, no reverse proxy in front: X-Forwarded-* handling is per-request cost
+        # for nothing.
+        proxy_headers=False, server_header=False,
     ))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from engines.gateway.breaker import CircuitBreaker
 
@@ -58,7 +59,9 @@ class Upstream:
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
-        self.query_url = self.url + "/query"
+        parts = urlsplit(self.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
         self.ready_url = self.url + "/readyz"
         # Optimistic start for pods the orchestrator already calls RUNNING: routing must not wait a
         # health interval after every topology change. The first check follows at once.

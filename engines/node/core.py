@@ -14,9 +14,11 @@ statements (``SET``, ``PRAGMA``) are refused: the memory limit of the node type 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import json
+import math
 import re
 import threading
 import uuid
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from opentelemetry import trace
 from opentelemetry.context import Context
 
 from engines.node.config import MIB, NodeType
@@ -71,13 +74,13 @@ class QueryResult:
     spilled_bytes: int = 0
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: jobs are tracked in sets while in flight
 class QueryJob:
     """One query on its way through the core, and the handle to cancel it from another thread."""
 
     sql: str
     kind_hint: str | None = None
-    context: Context | None = None  # the trace context of the node.query span
+    context: Context | None = None  # the node.query span's context; None when it is not recorded
     operation: str = "UNKNOWN"
     kind: str = "other"
     cancel_reason: str | None = None
@@ -135,13 +138,19 @@ class QueryCore:
             "memory_limit": f"{node_type.memory_limit_bytes // MIB}MiB",
             "temp_directory": str(spill),
             "max_temp_directory_size": "4GiB",
-            "enable_external_file_cache": False,  # a scan reads storage, as a stateless node does
         })
         self._db.execute("SET allowed_directories = $dirs", {"dirs": [f"{storage}/", f"{spill}/"]})
         self._db.execute("SET enable_external_access = false")
         self._local = threading.local()
         self._sessions: set[duckdb.DuckDBPyConnection] = set()
         self._sessions_lock = threading.Lock()
+
+    def interrupt_all(self) -> None:
+        """Interrupt whatever every session is executing (shutdown safety net)."""
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.interrupt()
 
     def close(self) -> None:
         with self._sessions_lock:
@@ -156,7 +165,8 @@ class QueryCore:
         session: duckdb.DuckDBPyConnection | None = getattr(self._local, "session", None)
         if session is None:
             session = self._db.cursor()
-            session.execute("SET enable_profiling = 'no_output'")
+            # Progress bars would be drawn on stdout (our log) for statements slower than 2 s.
+            session.execute("SET enable_profiling = 'no_output'; SET enable_progress_bar = false")
             with self._sessions_lock:
                 self._sessions.add(session)
             self._local.session = session
@@ -174,10 +184,10 @@ class QueryCore:
 
     def run(self, job: QueryJob) -> QueryResult:
         """Execute ``job`` on the calling thread. Raises :class:`QueryError` with a contract error type."""
-        session = self._session()
         clean = False
-        job._attach(session)
         try:
+            session = self._session()
+            job._attach(session)
             result = self._run(session, job)
             clean = True
             return result
@@ -201,7 +211,7 @@ class QueryCore:
 
     def _run(self, session: duckdb.DuckDBPyConnection, job: QueryJob) -> QueryResult:
         job._check_canceled()
-        with _tracer.start_as_current_span("core.parse", context=job.context) as span:
+        with _span("core.parse", job) as span:
             statements = session.extract_statements(job.sql)
             if not statements:
                 raise QueryError("invalid_sql", "no statement to execute")
@@ -215,7 +225,7 @@ class QueryCore:
                 raise QueryError("invalid_sql", f"{', '.join(denied)} statements are not allowed on engine nodes")
 
         scanned_bytes = scanned_rows = spilled = 0
-        with _tracer.start_as_current_span("core.execute", context=job.context):
+        with _span("core.execute", job):
             for index, statement in enumerate(statements):
                 job._check_canceled()
                 session.execute(statement)
@@ -223,7 +233,7 @@ class QueryCore:
                     session.fetchall()  # an intermediate SELECT's rows go nowhere, its cost counts
                     scanned_bytes, scanned_rows, spilled = _add_profile(session, scanned_bytes, scanned_rows,
                                                                          spilled)
-        with _tracer.start_as_current_span("core.fetch", context=job.context) as span:
+        with _span("core.fetch", job) as span:
             columns = [d[0] for d in session.description or ()]
             rows = session.fetchmany(MAX_ROWS) if columns else []
             row_count = len(rows)
@@ -232,8 +242,32 @@ class QueryCore:
             if statements[-1].type.name == "SELECT":
                 scanned_bytes, scanned_rows, spilled = _add_profile(session, scanned_bytes, scanned_rows, spilled)
             span.set_attribute("db.response.returned_rows", row_count)
-            rows_json = json.dumps(rows, default=_json_default, separators=(",", ":"))
+            rows_json = _encode_rows(rows)
         return QueryResult(columns, rows_json, row_count, scanned_bytes, scanned_rows, spilled)
+
+
+def _encode_rows(rows: list[Any]) -> str:
+    try:
+        return json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere: JSON has no such numbers, clients get null
+        return json.dumps(_finite(rows), default=_json_default, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _span(name: str, job: QueryJob) -> contextlib.AbstractContextManager[trace.Span]:
+    # Child spans of an unrecorded query would be no-ops costing ~30 µs each: skip them outright.
+    if job.context is None:
+        return contextlib.nullcontext(trace.INVALID_SPAN)
+    return _tracer.start_as_current_span(name, context=job.context)
 
 
 def _count_rest(session: duckdb.DuckDBPyConnection) -> int:

@@ -142,7 +142,11 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         body, content_type = service.metrics.render(request.headers.get("accept"))
         return Response(body, 200, headers={"Content-Type": content_type})
 
-    return Starlette(routes=[
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # A bug of ours still gets the contract's answer (and Starlette logs the traceback).
+        return error("internal", f"{type(exc).__name__}: {exc}")
+
+    return Starlette(exception_handlers={Exception: crashed}, routes=[
         Route("/query", query, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

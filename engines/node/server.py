@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Generator
@@ -101,6 +102,9 @@ async def _serve(config: NodeConfig) -> int:
         lifecycle.to(STOPPED)
         return 0
     finally:
-        if service is not None:
-            service.close()
+        if service is not None and not service.close():
+            log.error("a query worker would not stop; exiting without waiting for it")
+            workdir.remove(work_dir)
+            shutdown_tracing()
+            os._exit(1)
         workdir.remove(work_dir)

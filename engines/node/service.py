@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from engines.node.admission import Admission, Canceled, Overloaded
 from engines.node.core import QueryCore, QueryError, QueryJob, QueryResult, query_text
 from engines.node.kinds import summary
 from engines.node.lifecycle import Lifecycle
+from exporters.contract import USER_ERROR_TYPES
 from exporters.golden import QueryServiceMetrics, bounded_kind
 from exporters.tracing import get_tracer
 
@@ -62,10 +64,24 @@ class QueryService:
         # One worker per slot: admission guarantees there is always a free one for an admitted query.
         self._executor = ThreadPoolExecutor(max_workers=node_type.slots, thread_name_prefix="slot")
         self._inflight: set[QueryJob] = set()
+        self._running: set[futures.Future[QueryResult]] = set()
+        self._canceling = False
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self.core.close()
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Stop the workers and the core. False when a worker would not stop (then exit hard).
+
+        After a normal drain no query runs any more; this is the safety net for one that escaped its
+        handler, which would otherwise keep the process alive forever (the interpreter joins workers).
+        """
+        deadline = time.monotonic() + timeout_s
+        while self._running and time.monotonic() < deadline:
+            self.core.interrupt_all()
+            futures.wait(self._running, timeout=INTERRUPT_EVERY_S)
+        stuck = bool(self._running)
+        self._executor.shutdown(wait=not stuck, cancel_futures=True)
+        if not stuck:
+            self.core.close()
+        return not stuck
 
     def reject(self, error_type: str, parent: Context | None = None) -> None:
         """Count a request refused before it became a query (malformed, too large)."""
@@ -79,7 +95,8 @@ class QueryService:
             outcome = await self._execute(span, sql, kind_hint, timeout_s, started)
             if outcome.error_type is not None:
                 span.set_attribute("error.type", outcome.error_type)
-                span.set_status(trace.StatusCode.ERROR, outcome.error)
+                if outcome.error_type not in USER_ERROR_TYPES:  # a client's bad SQL is not our failure
+                    span.set_status(trace.StatusCode.ERROR, outcome.error)
             return outcome
 
     async def _execute(self, span: trace.Span, sql: str, kind_hint: str | None, timeout_s: float | None,
@@ -91,7 +108,8 @@ class QueryService:
         timeout = min(timeout_s, self.query_timeout_s) if timeout_s and timeout_s > 0 else self.query_timeout_s
         deadline = started + timeout
 
-        job = QueryJob(sql, kind_hint, trace.set_span_in_context(span), kind=bounded_kind(kind_hint))
+        context = trace.set_span_in_context(span) if span.is_recording() else None
+        job = QueryJob(sql, kind_hint, context, kind=bounded_kind(kind_hint))
         try:
             await self._admit(deadline)
         except Overloaded as exc:
@@ -135,9 +153,13 @@ class QueryService:
             await asyncio.wait_for(self.admission.acquire(), timeout=max(deadline - time.perf_counter(), 0.0))
 
     async def _run(self, job: QueryJob, deadline: float) -> Outcome:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self.core.run, job)
         self._inflight.add(job)
+        if self._canceling:
+            job.cancel("canceled")
+        submitted = self._executor.submit(self.core.run, job)
+        self._running.add(submitted)
+        submitted.add_done_callback(self._running.discard)
+        future = asyncio.wrap_future(submitted)
         try:
             done, _ = await asyncio.wait({future}, timeout=max(deadline - time.perf_counter(), 0.0))
             if not done:
@@ -147,6 +169,8 @@ class QueryService:
                 return Outcome(future.result())
             except QueryError as exc:
                 return Outcome(None, exc.error_type, str(exc))
+            except Exception as exc:  # a bug of ours: still one answer, one observation, a free slot
+                return Outcome(None, "internal", f"{type(exc).__name__}: {exc}")
         finally:
             self._inflight.discard(job)
 
@@ -155,14 +179,15 @@ class QueryService:
 
     async def cancel_all(self) -> int:
         """Grace expired: fail queued queries, interrupt running ones; return once all are answered."""
+        # A queued query handed a slot just now is not queued any more and not yet in flight: the flag
+        # makes it cancel itself before it starts.
+        self._canceling = True
         canceled = self.admission.cancel_queued() + len(self._inflight)
-        for job in list(self._inflight):
-            job.cancel("canceled")
-        while self._inflight:
+        idle = asyncio.ensure_future(self.admission.wait_idle())
+        while not idle.done():
             for job in list(self._inflight):
-                job.interrupt()
-            await asyncio.sleep(INTERRUPT_EVERY_S)
-        await self.admission.wait_idle()
+                job.cancel("canceled")  # again and again: an interrupt before execution starts is lost
+            await asyncio.wait({idle}, timeout=INTERRUPT_EVERY_S)
         return canceled
 
 

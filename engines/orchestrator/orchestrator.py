@@ -40,7 +40,6 @@ from engines.orchestrator.result import OperationResult
 from engines.orchestrator.routing import GatewayError, GatewayLink
 from engines.orchestrator.snapshot import ClusterSnapshot, EngineSnapshot, PodSnapshot
 from engines.orchestrator.supervisor import Supervisor
-from engines.process import wait_until
 from exporters.engine_state import EngineStateExporter
 from exporters.tracing import get_tracer
 
@@ -49,6 +48,9 @@ tracer = get_tracer(__name__)
 
 #: How long an operation waits for another one on the same engine before answering "busy".
 BUSY_WAIT_S = 5.0
+#: A pod that ends this many times while an operation waits for it to be ready fails the operation.
+START_ATTEMPTS = 3
+WAIT_POLL_S = 0.05
 #: After SIGKILL, how long to wait for the kernel to reap a pod.
 KILL_WAIT_S = 5.0
 SIGNALS: dict[str, signal.Signals] = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM,
@@ -78,7 +80,8 @@ class Orchestrator:
             self.exporter.add_engine(name)
         self._publisher = Publisher(self.state_dir)
         self._supervisor = Supervisor(self._lock, lambda: list(self._pods.values()), self._events,
-                                      self.exporter, fleet.restart_backoff, fleet.probes, self._publish)
+                                      self.exporter, fleet.restart_backoff, fleet.probes,
+                                      fleet.grace_period_s + fleet.drain_slack_s, self._publish)
         self._api: Any = None  # api.ApiServer, imported lazily: in-process users need no web stack
 
     # --- wiring ----------------------------------------------------------------------------------------
@@ -142,6 +145,11 @@ class Orchestrator:
 
     def start(self, timeout_s: float | None = None) -> list[OperationResult]:
         """Start every engine of the fleet and wait until all their pods are ready."""
+        if self._stopping.is_set():
+            raise Conflict("a stopped orchestrator does not start again: create a new one")
+        running = [e.name for e in self._engines.values() if e.state is not EngineState.STOPPED]
+        if running:
+            raise Conflict(f"already started: {', '.join(running)}")
         self._prepare()
         self._supervisor.start()
         starts = []
@@ -475,31 +483,46 @@ class Orchestrator:
 
     def _wait(self, predicate: Callable[[], bool], timeout_s: float, what: str,
               abort_on_stop: bool = True) -> None:
-        def check() -> bool:
+        """Poll ``predicate`` under the lock; exceptions it raises propagate (unlike wait_until)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
             if abort_on_stop and self._stopping.is_set():
-                raise _Aborted
+                raise OperationFailed(f"gave up waiting for {what}: the orchestrator is stopping")
             with self._lock:
-                return predicate()
-
-        try:
-            wait_until(check, timeout_s, interval=0.05, what=what)
-        except _Aborted:
-            raise OperationFailed(f"gave up waiting for {what}: the orchestrator is stopping") from None
-        except TimeoutError as err:
-            raise OperationFailed(str(err)) from None
+                if predicate():
+                    return
+            if time.monotonic() >= deadline:
+                raise OperationFailed(f"timed out after {timeout_s:.1f}s waiting for {what}")
+            time.sleep(WAIT_POLL_S)
 
     def _wait_ready(self, pods: Sequence[Pod], timeout_s: float | None, what: str) -> None:
+        """Wait until every pod is ready; give up early on a pod that keeps failing to start."""
         if not pods:
             return
         timeout = timeout_s if timeout_s is not None else self.fleet.probes.startup_timeout_s + 5
+        with self._lock:
+            restarts_before = {p.name: sum(p.restarts.values()) for p in pods}
+
+        def crash_looping() -> list[Pod]:
+            return [p for p in pods if sum(p.restarts.values()) - restarts_before[p.name] >= START_ATTEMPTS]
+
+        def done() -> bool:
+            if crash_looping():
+                raise _CrashLoop
+            return all(p.ready for p in pods)
+
         try:
-            self._wait(lambda: all(p.ready for p in pods), timeout, what)
-        except OperationFailed as err:
+            self._wait(done, timeout, what)
+        except (OperationFailed, _CrashLoop) as err:
             with self._lock:
-                laggards = [p for p in pods if not p.ready]
-                tails = "\n".join(f"--- {p.name} ({p.state}, log {p.log_path}):\n{p.log_tail(8)}"
-                                  for p in laggards[:3])
-            raise OperationFailed(f"{err}; not ready: {', '.join(p.name for p in laggards)}\n{tails}") from None
+                looping = crash_looping()
+                laggards = looping or [p for p in pods if not p.ready]
+                tails = "\n".join(f"--- {p.name} ({p.state}, exit code {p.last_exit_code}, log {p.log_path}):\n"
+                                  f"{p.log_tail(8)}" for p in laggards[:3])
+            reason = (f"gave up waiting for {what}: {', '.join(p.name for p in looping)} failed to start "
+                      f"{START_ATTEMPTS} times" if looping else f"{err}; not ready: "
+                      f"{', '.join(p.name for p in laggards)}")
+            raise OperationFailed(f"{reason}\n{tails}") from None
 
     def _drain(self, pods: Sequence[Pod], abort_on_stop: bool = True) -> list[dict[str, Any]]:
         """SIGTERM the pods at once, wait for their exits (grace + slack), SIGKILL the late ones."""
@@ -616,7 +639,7 @@ class Orchestrator:
             return pod
 
 
-class _Aborted(Exception):
+class _CrashLoop(Exception):
     pass
 
 

@@ -45,14 +45,17 @@ class Intent(StrEnum):
 class Probe(StrEnum):
     READY = "ready"  # 200
     UNREADY = "unready"  # answered, not 200: alive but not serving (starting, draining)
-    FAILED = "failed"  # no answer in time: hung, or dead
+    REFUSED = "refused"  # nobody listens (any more): the node is exiting, or broken
+    TIMEOUT = "timeout"  # connected (the kernel accepts for it) but no answer in time: hung
 
 
 def probe(client: httpx.Client, url: str, timeout: float) -> Probe:
     try:
         response = client.get(f"{url}/readyz", timeout=timeout)
+    except httpx.TimeoutException:
+        return Probe.TIMEOUT
     except httpx.HTTPError:
-        return Probe.FAILED
+        return Probe.REFUSED
     return Probe.READY if response.status_code == 200 else Probe.UNREADY
 
 
@@ -102,7 +105,8 @@ class Pod:
         self.ready_since: float | None = None  # monotonic
         self.next_start_at = 0.0  # monotonic, in BACKOFF
         self.backoff_s = 0.0  # next crash-loop delay; 0 means "initial"
-        self.probe_failures = 0
+        self.probe_failures = 0  # consecutive probes that timed out
+        self.refused_since: float | None = None  # monotonic, first of the current run of refusals
         self.next_probe_at = 0.0
         self.probe_inflight = False
 
@@ -124,7 +128,8 @@ class Pod:
 
     @property
     def ready(self) -> bool:
-        return self.state is PodState.READY
+        # The state lags a death by up to a supervisor tick; a dead process is never ready.
+        return self.state is PodState.READY and self.process is not None and self.process.alive
 
     @property
     def live(self) -> bool:
@@ -157,6 +162,7 @@ class Pod:
         self.ready_since = None
         self.exited_at = None
         self.probe_failures = 0
+        self.refused_since = None
         self.next_probe_at = 0.0
 
     def read_port(self) -> bool:

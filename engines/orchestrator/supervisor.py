@@ -51,7 +51,7 @@ def next_backoff(current: float, policy: Backoff) -> tuple[float, float]:
 
 class Supervisor:
     def __init__(self, lock: threading.RLock, pods: Callable[[], Iterable[Pod]], events: EventLog,
-                 exporter: EngineStateExporter, backoff: Backoff, probes: Probes,
+                 exporter: EngineStateExporter, backoff: Backoff, probes: Probes, refused_limit_s: float,
                  on_change: Callable[[], None]) -> None:
         self._lock = lock
         self._pods = pods
@@ -59,6 +59,7 @@ class Supervisor:
         self._exporter = exporter
         self._backoff = backoff
         self._probes = probes
+        self._refused_limit_s = refused_limit_s
         self._on_change = on_change
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -193,10 +194,11 @@ class Supervisor:
 
     def _apply_probe(self, pod: Pod, result: Probe, now: float) -> None:
         ids = {"engine": pod.engine, "cluster": pod.cluster, "pod": pod.name}
-        if result is Probe.FAILED:
-            pod.probe_failures += 1
+        pod.probe_failures = pod.probe_failures + 1 if result is Probe.TIMEOUT else 0
+        if result is Probe.REFUSED:
+            pod.refused_since = pod.refused_since or now
         else:
-            pod.probe_failures = 0
+            pod.refused_since = None
         if result is Probe.READY:
             if pod.state is not PodState.READY:
                 pod.state, pod.ready_since = PodState.READY, now
@@ -207,7 +209,12 @@ class Supervisor:
             pod.state, pod.ready_since = PodState.UNREADY, None
             self._events.append("pod_unready", **ids, probe=result.value)
             self._dirty.set()
+        # Liveness. A hung process (SIGSTOP, blocked event loop) lets the kernel accept connections
+        # but never answers: timeouts. A refusal means the listener is gone, which is what a node
+        # does at the end of a drain before it exits: that only counts once it lasts longer than a
+        # whole drain may.
         threshold = self._probes.failure_threshold
         if threshold and pod.probe_failures >= threshold:
-            self._kill_unhealthy(pod, f"{pod.probe_failures} probes unanswered within "
-                                      f"{self._probes.timeout_s:g}s")
+            self._kill_unhealthy(pod, f"{pod.probe_failures} probes unanswered within {self._probes.timeout_s:g}s")
+        elif threshold and pod.refused_since is not None and now - pod.refused_since > self._refused_limit_s:
+            self._kill_unhealthy(pod, f"refusing connections for {now - pod.refused_since:.1f}s")

@@ -1,0 +1,77 @@
+"""How long and how much before each platform alert fires, per deployment profile.
+
+The local profile matches the local stack (1 s scrape and evaluation, chaos experiments that last
+seconds): an induced fault must show up as an alert within seconds. The production profile matches a
+15 s scrape and asks for conditions to hold for minutes, so that a rolling restart or a short burst
+does not page anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Engine lifecycle states that are transitions: an engine should leave them on its own.
+TRANSITION_STATES: tuple[str, ...] = ("STARTING", "RESIZING", "DRAINING")
+
+
+@dataclass(frozen=True)
+class AlertProfile:
+    name: str
+    interval: int  # seconds between scrapes and rule evaluations that the rules assume
+    node_down_for: int
+    crashloop_window: int
+    crashloop_restarts: int  # fires at this many restarts within the window (or more)
+    crashloop_for: int
+    stuck_for: dict[str, int] = field(default_factory=dict)  # per transition state
+    no_upstream_for: int = 0
+    failover_window: int = 0
+    failover_rate: float = 0.0  # failovers per second
+    failover_for: int = 0
+    slots_ratio: float = 0.9
+    slots_for: int = 0
+    queue_window: int = 0
+    queue_for: int = 0
+    memory_ratio: float = 0.9
+    memory_for: int = 0
+    absent_for: int = 0
+
+    def __post_init__(self) -> None:
+        if set(self.stuck_for) != set(TRANSITION_STATES):
+            raise ValueError(f"profile {self.name}: stuck_for needs exactly {TRANSITION_STATES}")
+
+
+PROFILES: dict[str, AlertProfile] = {
+    "local": AlertProfile(
+        name="local", interval=1,
+        # A SIGSTOPped node fails its scrape within a second; 5 s rules out one slow scrape.
+        node_down_for=5,
+        crashloop_window=60, crashloop_restarts=3, crashloop_for=0,
+        # A local start takes ~5 s and a drain at most grace + slack (15 s): these are 3-6x that.
+        stuck_for={"STARTING": 90, "RESIZING": 90, "DRAINING": 45},
+        no_upstream_for=3,
+        failover_window=30, failover_rate=0.5, failover_for=10,
+        slots_ratio=0.9, slots_for=10,
+        queue_window=30, queue_for=10,
+        memory_ratio=0.9, memory_for=10,
+        absent_for=10,
+    ),
+    "production": AlertProfile(
+        name="production", interval=15,
+        node_down_for=180,
+        crashloop_window=900, crashloop_restarts=3, crashloop_for=300,
+        stuck_for={"STARTING": 900, "RESIZING": 1800, "DRAINING": 900},
+        no_upstream_for=60,
+        failover_window=300, failover_rate=1.0, failover_for=300,
+        slots_ratio=0.9, slots_for=900,
+        queue_window=300, queue_for=600,
+        memory_ratio=0.9, memory_for=600,
+        absent_for=600,
+    ),
+}
+
+
+def get_profile(name: str) -> AlertProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown alert profile {name!r}; known: {', '.join(PROFILES)}") from None

@@ -1,0 +1,381 @@
+"""Actions: the faults a method step injects, each verified on the platform before it counts.
+
+Chaos Toolkit runs an action and moves on whatever happened; here a signal that was refused, a pod
+that was already gone or a process that kept running makes ``Fault.injected`` false, and the runner
+fails the experiment ("fault not injected") instead of letting a no-op pass as resilience.
+
+Faults that last (a paused pod, a sustained kill) register their undo with the context, and the
+runner's rollbacks run every undo whatever happens next: success, failure, abort or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos import selector
+from chaos.backend import BackendError, ChaosBackend, PodInfo
+from chaos.blast import live_problems
+from chaos.experiment import BlastRadius, Step
+from chaos.fault import Fault
+
+#: How long a signal's effect may take to show (the kernel reaps, the supervisor notices).
+VERIFY_TIMEOUT_S = 5.0
+POLL_S = 0.02
+
+
+class BlastRadiusExceeded(RuntimeError):
+    pass
+
+
+@dataclass
+class Context:
+    backend: ChaosBackend
+    blast_radius: BlastRadius
+    seed: int = 42
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: Undo callbacks of lasting faults, newest last; rollbacks run them all, newest first.
+    undo: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
+    log: Callable[[str], None] = lambda _msg: None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register_undo(self, name: str, fn: Callable[[], str]) -> None:
+        with self.lock:
+            self.undo.append((name, fn))
+
+
+Action = Callable[[Context, Step, Fault], None]
+
+
+def run_step(ctx: Context, step: Step) -> Fault:
+    """Inject one step's fault; never raises for a platform refusal (the Fault says it)."""
+    fault = Fault(step.index, step.action, step.target.engine, step.target.describe(), step.at_s)
+    try:
+        ACTIONS[step.action](ctx, step, fault)
+    except (BackendError, selector.NoTarget, BlastRadiusExceeded, TimeoutError) as e:
+        fault.error = str(e)
+        fault.injected = False
+    if not fault.ts:
+        fault.ts = time.time()
+    return fault
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+def _wait(predicate: Callable[[], bool], timeout: float = VERIFY_TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+
+
+def _exit_event(ctx: Context, pod: str, since: int) -> dict[str, Any] | None:
+    for e in ctx.backend.events(since):
+        if e.get("kind") == "pod_exited" and e.get("pod") == pod:
+            return e
+    return None
+
+
+def _signal_event_ts(ctx: Context, pod: str, since: int) -> float | None:
+    for e in ctx.backend.events(since):
+        if e.get("kind") == "pod_signaled" and e.get("pod") == pod:
+            return float(e["ts"])
+    return None
+
+
+def _in_flight(ctx: Context, pod: str) -> int | None:
+    status = ctx.backend.node_status(pod)
+    if status is None:
+        return None
+    return int(status.get("running", 0) or 0) + int(status.get("queued", 0) or 0)
+
+
+def _pick_pods(ctx: Context, step: Step) -> list[PodInfo]:
+    """Select the step's pods; with ``busy``, wait (bounded) for a candidate with queries in flight."""
+    target = step.target
+    pods = ctx.backend.pods()
+    prefer: dict[str, float] | None = None
+    if target.busy is not None:
+        deadline = time.monotonic() + target.busy.wait_s
+        while True:
+            pool = selector.candidates(target, pods)
+            prefer = {p.pod: float(_in_flight(ctx, p.pod) or 0) for p in pool}
+            if max(prefer.values(), default=0) >= target.busy.min_in_flight or time.monotonic() >= deadline \
+                    or ctx.stop.is_set():
+                break
+            time.sleep(0.05)
+            pods = ctx.backend.pods()
+    chosen = selector.select_pods(target, pods, ctx.seed + step.index, prefer)
+    problems = live_problems(target.engine, pods, [p.pod for p in chosen], ctx.blast_radius, step.action)
+    if problems:
+        raise BlastRadiusExceeded("; ".join(problems))
+    return chosen
+
+
+def _record_in_flight(ctx: Context, fault: Fault, pods: list[PodInfo]) -> None:
+    for p in pods:
+        n = _in_flight(ctx, p.pod)
+        if n is not None:
+            fault.in_flight[p.pod] = n
+
+
+def _kill(ctx: Context, fault: Fault, pods: list[PodInfo]) -> None:
+    """SIGKILL each pod; injected when every signaled process is gone and its exit was seen."""
+    since = ctx.backend.last_event_seq()
+    fault.pods = tuple(p.pod for p in pods)
+    _record_in_flight(ctx, fault, pods)
+    fault.ts = time.time()
+    for p in pods:
+        fault.pids[p.pod] = ctx.backend.signal(p.pod, "KILL")
+    fault.ts = min((t for p in pods if (t := _signal_event_ts(ctx, p.pod, since))), default=fault.ts)
+    ok = True
+    for pod, pid in fault.pids.items():
+        gone = _wait(lambda pid=pid: ctx.backend.process_status(pid) is None)
+        exited = None
+        if gone:
+            _wait(lambda pod=pod: _exit_event(ctx, pod, since) is not None, 2.0)
+            exited = _exit_event(ctx, pod, since)
+        if gone and exited is not None:
+            fault.evidence.append(f"{pod}: pid {pid} gone, exit status {exited.get('returncode')}")
+        else:
+            ok = False
+            fault.evidence.append(f"{pod}: pid {pid} " + ("still running" if not gone else "gone, but no exit event"))
+    fault.injected = ok
+    if not ok:
+        fault.error = "SIGKILL sent but the process did not end"
+
+
+def _sustain_kills(ctx: Context, step: Step, fault: Fault) -> None:
+    """Keep the pods down for ``duration_s``: each process the orchestrator restarts is killed again."""
+    assert step.duration_s is not None
+    stop = threading.Event()
+    end = fault.ts + step.duration_s
+    killed: set[int] = set(fault.pids.values())
+    rekills: list[dict[str, Any]] = []
+
+    def loop() -> None:
+        while not stop.is_set() and not ctx.stop.is_set() and time.time() < end:
+            for p in ctx.backend.pods():
+                if p.pod in fault.pods and p.pid is not None and p.pid not in killed:
+                    try:
+                        ctx.backend.signal(p.pod, "KILL")
+                        killed.add(p.pid)
+                        rekills.append({"pod": p.pod, "pid": p.pid, "ts": time.time()})
+                    except BackendError:
+                        pass  # it ended by itself in between: down is down
+            stop.wait(0.05)
+        fault.lifted_ts = min(time.time(), end) if fault.lifted_ts is None else fault.lifted_ts
+
+    thread = threading.Thread(target=loop, name=f"chaos-sustain-{step.index}", daemon=True)
+
+    def undo() -> str:
+        stop.set()
+        thread.join(5)
+        fault.detail["rekills"] = rekills
+        return f"sustained kill of {', '.join(fault.pods)} stopped after {len(rekills)} re-kill(s)"
+
+    ctx.register_undo(f"stop sustained kill (step {step.index})", undo)
+    thread.start()
+    fault.detail["duration_s"] = step.duration_s
+    fault.detail["rekills"] = rekills
+
+
+# --- actions ---------------------------------------------------------------------------------------------
+
+def kill_pod(ctx: Context, step: Step, fault: Fault) -> None:
+    pods = _pick_pods(ctx, step)
+    _kill(ctx, fault, pods)
+    if fault.injected and step.duration_s:
+        _sustain_kills(ctx, step, fault)
+
+
+def kill_cluster(ctx: Context, step: Step, fault: Fault) -> None:
+    all_pods = ctx.backend.pods()
+    clusters = selector.select_clusters(step.target, all_pods, ctx.seed + step.index)
+    pods = [p for p in all_pods if p.engine == step.target.engine and p.cluster in clusters and p.pid]
+    problems = live_problems(step.target.engine, all_pods, [p.pod for p in pods], ctx.blast_radius, step.action)
+    if problems:
+        raise BlastRadiusExceeded("; ".join(problems))
+    fault.clusters = tuple(clusters)
+    _kill(ctx, fault, pods)
+    if fault.injected and step.duration_s:
+        _sustain_kills(ctx, step, fault)
+
+
+def terminate_pod(ctx: Context, step: Step, fault: Fault) -> None:
+    """SIGTERM: the node drains by itself. Injected once it stops being ready or has exited."""
+    pods = _pick_pods(ctx, step)
+    since = ctx.backend.last_event_seq()
+    fault.pods = tuple(p.pod for p in pods)
+    _record_in_flight(ctx, fault, pods)
+    fault.ts = time.time()
+    for p in pods:
+        fault.pids[p.pod] = ctx.backend.signal(p.pod, "TERM")
+    fault.ts = min((t for p in pods if (t := _signal_event_ts(ctx, p.pod, since))), default=fault.ts)
+    fault.detail["urls"] = {p.pod: p.url for p in pods}
+    ok = True
+    for p in pods:
+        pid = fault.pids[p.pod]
+
+        def draining_or_gone(p: PodInfo = p, pid: int = pid) -> bool:
+            if ctx.backend.process_status(pid) is None:
+                return True
+            status = ctx.backend.node_status(p.pod)
+            return status is not None and status.get("state") in ("DRAINING", "STOPPING", "STOPPED")
+
+        if _wait(draining_or_gone, 3.0):
+            state = "gone" if ctx.backend.process_status(pid) is None else "draining"
+            fault.evidence.append(f"{p.pod}: pid {pid} {state} after SIGTERM")
+        else:
+            ok = False
+            fault.evidence.append(f"{p.pod}: pid {pid} neither draining nor gone 3 s after SIGTERM")
+    fault.injected = ok
+    if not ok:
+        fault.error = "SIGTERM sent but no node started draining"
+
+
+def pause_pod(ctx: Context, step: Step, fault: Fault) -> None:
+    """SIGSTOP for ``duration_s``, then SIGCONT to the same process (a hung node that comes back)."""
+    assert step.duration_s is not None
+    pods = _pick_pods(ctx, step)
+    since = ctx.backend.last_event_seq()
+    fault.pods = tuple(p.pod for p in pods)
+    _record_in_flight(ctx, fault, pods)
+    fault.ts = time.time()
+    resumed: set[str] = set()
+    lock = threading.Lock()
+
+    def resume(pod: str, pid: int) -> str:
+        with lock:
+            if pod in resumed:
+                return f"{pod}: already resumed"
+            resumed.add(pod)
+        current = next((p for p in ctx.backend.pods() if p.pod == pod), None)
+        if current is None or current.pid != pid:
+            # The orchestrator's liveness probe ended the hung process and started a new one: the new
+            # one was never stopped, so it must not get our SIGCONT.
+            fault.detail.setdefault("ended_while_paused", []).append(pod)
+            return f"{pod}: pid {pid} was ended by the orchestrator while paused; nothing to resume"
+        try:
+            ctx.backend.signal(pod, "CONT")
+        except BackendError as e:
+            return f"{pod}: SIGCONT refused ({e})"
+        _wait(lambda: ctx.backend.process_status(pid) != "stopped", 2.0)
+        return f"{pod}: pid {pid} resumed (status {ctx.backend.process_status(pid)})"
+
+    for p in pods:
+        pid = ctx.backend.signal(p.pod, "STOP")
+        fault.pids[p.pod] = pid
+        # Registered at once: even if the next pod's signal fails, this one is resumed.
+        ctx.register_undo(f"SIGCONT {p.pod}", lambda pod=p.pod, pid=pid: resume(pod, pid))
+    fault.ts = min((t for p in pods if (t := _signal_event_ts(ctx, p.pod, since))), default=fault.ts)
+    ok = True
+    for pod, pid in fault.pids.items():
+        if _wait(lambda pid=pid: ctx.backend.process_status(pid) == "stopped", 2.0):
+            fault.evidence.append(f"{pod}: pid {pid} stopped (SIGSTOP)")
+        else:
+            ok = False
+            fault.evidence.append(f"{pod}: pid {pid} not stopped (status {ctx.backend.process_status(pid)})")
+    fault.injected = ok
+    if not ok:
+        fault.error = "SIGSTOP sent but the process is not stopped"
+    fault.detail["duration_s"] = step.duration_s
+
+    def lift() -> None:
+        if not ctx.stop.wait(max(0.0, fault.ts + step.duration_s - time.time())):  # type: ignore[operator]
+            fault.detail["resume"] = [resume(pod, pid) for pod, pid in fault.pids.items()]
+        fault.lifted_ts = time.time()
+
+    threading.Thread(target=lift, name=f"chaos-resume-{step.index}", daemon=True).start()
+
+
+def drain_engine(ctx: Context, step: Step, fault: Fault) -> None:
+    """Rolling graceful drain through the orchestrator: each pod drained, then replaced, in turn."""
+    pods = _pick_pods(ctx, step)
+    fault.pods = tuple(p.pod for p in pods)
+    fault.ts = time.time()
+    results = []
+    for p in pods:
+        if ctx.stop.is_set():
+            break
+        since = ctx.backend.last_event_seq()
+        n = _in_flight(ctx, p.pod)
+        if n is not None:
+            fault.in_flight[p.pod] = n
+        fault.pids[p.pod] = p.pid or 0
+        try:
+            results.append(ctx.backend.drain_node(p.pod))
+        except BackendError as e:
+            results.append({"pod": p.pod, "error": str(e)})
+        started = [e for e in ctx.backend.events(since) if e.get("kind") == "drain_started" and e.get("pod") == p.pod]
+        finished = [e for e in ctx.backend.events(since) if e.get("kind") == "drain_finished" and e.get("pod") == p.pod]
+        if started:
+            fault.evidence.append(f"{p.pod}: drain started (pid {p.pid})"
+                                  + (f", finished exit {finished[0].get('exit_code')} in {finished[0].get('seconds')}s"
+                                     if finished else ""))
+    fault.detail["operations"] = results
+    fault.lifted_ts = time.time()
+    fault.injected = len(fault.evidence) == len(pods) and bool(pods)
+    if not fault.injected:
+        fault.error = "the orchestrator did not start every drain: " + "; ".join(
+            str(r.get("error")) for r in results if "error" in r)
+
+
+def blue_green_upgrade(ctx: Context, step: Step, fault: Fault) -> None:
+    """Upgrade through the orchestrator; injected once green serves and every blue process is gone."""
+    assert step.version is not None
+    engine = step.target.engine
+    before = next(e for e in ctx.backend.engines() if e.name == engine)
+    blue = [p for p in ctx.backend.pods() if p.engine == engine]
+    fault.pods = tuple(p.pod for p in blue)
+    fault.pids = {p.pod: p.pid for p in blue if p.pid}
+    fault.clusters = before.active_clusters
+    fault.detail["from_version"], fault.detail["to_version"] = before.version, step.version
+    if before.version == step.version:
+        raise BackendError(f"engine {engine!r} already runs {step.version}: there is nothing to upgrade")
+    fault.ts = time.time()
+    try:
+        result = ctx.backend.upgrade(engine, step.version)
+    finally:
+        fault.lifted_ts = time.time()
+    fault.detail["operation"] = result
+    after = next(e for e in ctx.backend.engines() if e.name == engine)
+    blue_gone = all(ctx.backend.process_status(pid) is None for pid in fault.pids.values())
+    switched = not set(after.active_clusters) & set(before.active_clusters)
+    fault.evidence.append(f"{engine}: {before.version} -> {after.version}, active clusters "
+                          f"{list(before.active_clusters)} -> {list(after.active_clusters)}, "
+                          f"blue processes {'gone' if blue_gone else 'still running'}")
+    fault.injected = result.get("outcome") == "success" and after.version == step.version and switched and blue_gone
+    if not fault.injected:
+        fault.error = f"upgrade did not complete: {result.get('error') or fault.evidence[-1]}"
+
+
+def restart_gateway(ctx: Context, step: Step, fault: Fault) -> None:
+    fault.ts = time.time()
+    restart = ctx.backend.restart_gateway()
+    fault.lifted_ts = time.time()
+    fault.detail.update(old_pid=restart.old_pid, new_pid=restart.new_pid, url=restart.url)
+    old_gone = restart.old_pid is not None and ctx.backend.process_status(restart.old_pid) is None
+    new_alive = restart.new_pid is not None and ctx.backend.process_status(restart.new_pid) is not None
+    fault.evidence.append(f"gateway pid {restart.old_pid} {'gone' if old_gone else 'still running'}, "
+                          f"new pid {restart.new_pid} {'running' if new_alive else 'not running'}")
+    fault.injected = old_gone and new_alive and restart.old_pid != restart.new_pid
+    if not fault.injected:
+        fault.error = "the gateway was not replaced by a new process"
+
+
+ACTIONS: dict[str, Action] = {
+    "kill_pod": kill_pod,
+    "terminate_pod": terminate_pod,
+    "pause_pod": pause_pod,
+    "kill_cluster": kill_cluster,
+    "drain_engine": drain_engine,
+    "blue_green_upgrade": blue_green_upgrade,
+    "restart_gateway": restart_gateway,
+}

@@ -1,0 +1,84 @@
+"""The local backend: the embedded orchestrator, in process, and the Stack that owns the gateway.
+
+The orchestrator signals only pods it owns, by PID, and says so in its event log; this backend adds
+nothing of its own to that path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodInfo, Unsupported
+from chaos.backends import _os
+from engines.orchestrator import OrchestratorError
+
+if TYPE_CHECKING:
+    from engines.orchestrator import Orchestrator
+    from enginewatch.stack import Stack
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, orchestrator: Orchestrator, stack: Stack | None = None) -> None:
+        self.orchestrator = orchestrator
+        self.stack = stack
+
+    @classmethod
+    def from_stack(cls, stack: Stack) -> LocalBackend:
+        assert stack.orchestrator is not None, "the stack is not started"
+        return cls(stack.orchestrator, stack)
+
+    def pods(self) -> list[PodInfo]:
+        return [PodInfo.from_dict(p.to_dict()) for p in self.orchestrator.pods()]
+
+    def engines(self) -> list[EngineInfo]:
+        return [EngineInfo.from_dict(e.to_dict()) for e in self.orchestrator.snapshot()]
+
+    def signal(self, pod: str, sig: str) -> int:
+        try:
+            return self.orchestrator.signal_pod(pod, sig)
+        except OrchestratorError as e:
+            raise BackendError(str(e)) from None
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.orchestrator.events(since)]
+
+    def last_event_seq(self) -> int:
+        events = self.orchestrator.events(0)
+        return events[-1].seq if events else 0
+
+    def drain_node(self, pod: str) -> dict[str, Any]:
+        return self._operation(lambda: self.orchestrator.drain_node(pod))
+
+    def upgrade(self, engine: str, version: str) -> dict[str, Any]:
+        return self._operation(lambda: self.orchestrator.upgrade(engine, version))
+
+    def failover(self, engine: str, clusters: list[str]) -> dict[str, Any]:
+        return self._operation(lambda: self.orchestrator.failover(engine, clusters))
+
+    def restart_gateway(self) -> GatewayRestart:
+        if self.stack is None or not hasattr(self.stack, "restart_gateway"):
+            raise Unsupported("restart_gateway needs the Stack that started the gateway")
+        old, new = self.stack.restart_gateway()
+        return GatewayRestart(old, new, self.stack.gateway_url)
+
+    def gateway_pid(self) -> int | None:
+        gateway = self.stack.gateway if self.stack else None
+        return gateway.pid if gateway is not None and gateway.alive else None
+
+    def process_status(self, pid: int) -> str | None:
+        return _os.process_status(pid)
+
+    def node_status(self, pod: str) -> dict[str, Any] | None:
+        url = next((p.url for p in self.pods() if p.pod == pod), None)
+        return _os.node_status(url)
+
+    @staticmethod
+    def _operation(call: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = call().to_dict()
+        except OrchestratorError as e:
+            result_obj = getattr(e, "result", None)
+            raise BackendError(str(e) if result_obj is None else f"{e} ({result_obj.to_dict()})") from None
+        return result

@@ -1,0 +1,319 @@
+"""The experiment: what load to run, which faults to inject when, what must hold, when to stop.
+
+An experiment is YAML validated by ``experiment.schema.json`` (the structure) and then by the checks
+below (what a schema cannot say: a fault after the load ends, a drain check with no drain to judge).
+Every problem names its field path, e.g. ``method[1].target.mode: 'some' is not one of [...]``, and
+nothing runs until there are none: a half-understood experiment must not touch the platform.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("experiment.schema.json")
+
+#: Faults whose effect is a node disappearing or hanging: the failover verdict judges them.
+FAILOVER_ACTIONS = frozenset({"kill_pod", "pause_pod", "kill_cluster"})
+#: Faults that ask a node to drain: the drain verdict judges them.
+DRAIN_ACTIONS = frozenset({"terminate_pod", "drain_engine"})
+#: Faults that may last: kill_* re-kill the restarted processes until ``duration_s`` is over.
+DURABLE_ACTIONS = frozenset({"kill_pod", "kill_cluster", "pause_pod"})
+
+
+class ExperimentError(ValueError):
+    """The experiment is invalid; ``problems`` holds one ``path: reason`` per problem."""
+
+    def __init__(self, source: str, problems: Iterable[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Busy:
+    min_in_flight: int
+    wait_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    engine: str
+    mode: str  # one | fixed | percent | all
+    value: float | None = None
+    cluster: str | None = None
+    pod: str | None = None
+    busy: Busy | None = None
+
+    def describe(self) -> str:
+        scope = self.pod or (f"{self.engine}/{self.cluster}" if self.cluster else self.engine)
+        value = f"{self.value:g}" if self.value is not None else "?"
+        amount = {"one": "one of", "all": "all of", "fixed": f"{value} of", "percent": f"{value}% of"}[self.mode]
+        return f"{amount} {scope}"
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    at_s: float
+    action: str
+    target: Target
+    duration_s: float | None = None
+    version: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"method[{self.index}]"
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    qps: float
+    duration_s: float
+    engines: tuple[str, ...]
+    kinds: tuple[str, ...] | None = None
+    seed: int = 42
+    deadline_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ExpectedAlert:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    within_s: float | None = None
+    #: "page_detection": within the theoretical detection time of the SLO profile + 2 evaluations.
+    within: str | None = None
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    lost_queries: float | None = None
+    failed_queries: float | None = None
+    failed_read_queries: float | None = None
+    p99_latency_s: float | None = None
+    budget_consumed: float | None = None
+    failover: dict[str, float] = field(default_factory=dict)
+    drain: dict[str, float] = field(default_factory=dict)
+    recovery_within_s: float | None = None
+    expect_alerts: tuple[ExpectedAlert, ...] = ()
+    forbid_alerts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AbortCondition:
+    kind: str  # error_ratio | burn_rate
+    above: float
+    window_s: float = 5.0
+    min_queries: int = 20
+    after_s: float = 0.0
+    expr: str | None = None  # burn_rate: PromQL override
+    engines: tuple[str, ...] = ()  # whose traffic; default: every engine under load
+
+    def describe(self) -> str:
+        what = "client error ratio" if self.kind == "error_ratio" else "SLO burn rate (Prometheus)"
+        if self.engines:
+            what += f" of {', '.join(self.engines)}"
+        return f"{what} over {self.window_s:g}s > {self.above:g}" + (f" (after {self.after_s:g}s)"
+                                                                       if self.after_s else "")
+
+
+@dataclass(frozen=True)
+class Rollback:
+    action: str
+    engine: str | None = None
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    max_pods: int = 1
+    min_ready_nodes_per_engine: int = 1
+    allow_engine_outage: bool = False
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    objective: float = 0.999
+    period_s: float = 12 * 3600.0  # the 'local' profile: Google's 30 days compressed 60x
+    profile: str = "local"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    load: LoadConfig
+    method: tuple[Step, ...]
+    hypothesis: Hypothesis
+    abort: tuple[AbortCondition, ...]
+    abort_check_every_s: float
+    rollbacks: tuple[Rollback, ...]
+    blast_radius: BlastRadius
+    slo: SloConfig
+    recovery_timeout_s: float
+    source: str = "<experiment>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Engines the faults touch, in method order."""
+        return tuple(dict.fromkeys(s.target.engine for s in self.method))
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(s.action for s in self.method)
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+@cache
+def schema() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return data
+
+
+def field_path(parts: Iterable[Any]) -> str:
+    """``method[1].target.mode`` from jsonschema's ``deque(['method', 1, 'target', 'mode'])``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _schema_problems(data: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        # oneOf failures say "is not valid under any of the given schemas"; the branch that got deepest
+        # into the document is the one the author meant, and its error says why.
+        while error.context:
+            error = max(error.context, key=lambda e: len(e.absolute_path))
+        problems.append(f"{field_path(error.absolute_path)}: {error.message}")
+    return list(dict.fromkeys(problems))
+
+
+def _seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    for suffix in ("ms", "s", "m", "h", "d"):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return float(text[: -len(suffix)]) * units[suffix]
+    raise ValueError(f"invalid duration {text!r}")
+
+
+def _build(data: Mapping[str, Any], source: str) -> Experiment:
+    load = data["load"]
+    method = []
+    for i, s in enumerate(data["method"]):
+        t = s["target"]
+        busy = Busy(t["busy"]["min_in_flight"], t["busy"].get("wait_s", 5.0)) if "busy" in t else None
+        method.append(Step(i, float(s["at_s"]), s["action"],
+                           Target(t["engine"], t["mode"], t.get("value"), t.get("cluster"), t.get("pod"), busy),
+                           s.get("duration_s"), s.get("version")))
+    h = data["hypothesis"]
+    alerts = h.get("alerts", {})
+    hypothesis = Hypothesis(
+        lost_queries=h.get("lost_queries", {}).get("max"),
+        failed_queries=h.get("failed_queries", {}).get("max"),
+        failed_read_queries=h.get("failed_read_queries", {}).get("max"),
+        p99_latency_s=h.get("p99_latency_s", {}).get("max"),
+        budget_consumed=h.get("budget_consumed", {}).get("max"),
+        failover=dict(h.get("failover", {})),
+        drain=dict(h.get("drain", {})),
+        recovery_within_s=h.get("recovery", {}).get("within_s"),
+        expect_alerts=tuple(ExpectedAlert(a["name"], dict(a.get("labels", {})), a.get("within_s"), a.get("within"))
+                            for a in alerts.get("expect", [])),
+        forbid_alerts=tuple(alerts.get("forbid", [])),
+    )
+    abort = data.get("abort", {})
+    conditions = []
+    for c in abort.get("conditions", []):
+        if "error_ratio" in c:
+            e = c["error_ratio"]
+            conditions.append(AbortCondition("error_ratio", e["above"], e.get("window_s", 5.0),
+                                             e.get("min_queries", 20), e.get("after_s", 0.0),
+                                             engines=tuple(e.get("engines", ()))))
+        else:
+            b = c["burn_rate"]
+            conditions.append(AbortCondition("burn_rate", b["above"], _seconds(b.get("window", "5s")),
+                                             after_s=b.get("after_s", 0.0), expr=b.get("expr"),
+                                             engines=tuple(b.get("engines", ()))))
+    blast = data.get("blast_radius", {})
+    slo = data.get("slo", {})
+    return Experiment(
+        name=data["name"], description=data.get("description", "").strip(),
+        load=LoadConfig(float(load["qps"]), float(load["duration_s"]), tuple(load["engines"]),
+                        tuple(load["kinds"]) if "kinds" in load else None, int(load.get("seed", 42)),
+                        float(load.get("deadline_s", 10.0))),
+        method=tuple(method), hypothesis=hypothesis, abort=tuple(conditions),
+        abort_check_every_s=float(abort.get("check_every_s", 0.5)),
+        rollbacks=tuple(Rollback(r["action"], r.get("engine"), float(r.get("timeout_s", 60.0)))
+                        for r in data.get("rollbacks", [])),
+        blast_radius=BlastRadius(int(blast.get("max_pods", 1)), int(blast.get("min_ready_nodes_per_engine", 1)),
+                                 bool(blast.get("allow_engine_outage", False))),
+        slo=SloConfig(float(slo.get("objective", 0.999)), _seconds(slo.get("period", "12h")),
+                      slo.get("profile", "local")),
+        recovery_timeout_s=float(data.get("recovery_timeout_s", 60.0)),
+        source=source, raw=dict(data),
+    )
+
+
+def _semantic_problems(exp: Experiment) -> list[str]:
+    problems = []
+    for step in exp.method:
+        if step.at_s >= exp.load.duration_s:
+            problems.append(f"{step.path}.at_s: {step.at_s:g} is not before the end of the load "
+                            f"(load.duration_s: {exp.load.duration_s:g}); a fault without load proves nothing")
+        if step.target.engine not in exp.load.engines and step.action != "restart_gateway":
+            problems.append(f"{step.path}.target.engine: {step.target.engine!r} receives no load "
+                            f"(load.engines: {list(exp.load.engines)}); its verdicts would have no data")
+        if step.duration_s is not None and step.action not in DURABLE_ACTIONS:
+            problems.append(f"{step.path}.duration_s: {step.action} does not last; only "
+                            f"{', '.join(sorted(DURABLE_ACTIONS))} take a duration")
+        if step.version is not None and step.action != "blue_green_upgrade":
+            problems.append(f"{step.path}.version: only blue_green_upgrade takes a version")
+    h = exp.hypothesis
+    if h.failover and not exp.actions & FAILOVER_ACTIONS:
+        problems.append(f"hypothesis.failover: no step of the method is one of {sorted(FAILOVER_ACTIONS)}; "
+                        "the failover verdict would judge nothing")
+    if h.drain and not exp.actions & DRAIN_ACTIONS:
+        problems.append(f"hypothesis.drain: no step of the method is one of {sorted(DRAIN_ACTIONS)}; "
+                        "the drain verdict would judge nothing")
+    for i, alert in enumerate(h.expect_alerts):
+        if alert.within_s is None and alert.within is None:
+            problems.append(f"hypothesis.alerts.expect[{i}]: needs within_s or within: page_detection")
+    return problems
+
+
+def parse_experiment(data: Any, source: str = "<experiment>") -> Experiment:
+    """Validate already-parsed YAML; ``source`` names the file in error messages."""
+    problems = _schema_problems(data)
+    if problems:
+        raise ExperimentError(source, problems)
+    exp = _build(data, source)
+    problems = _semantic_problems(exp)
+    if problems:
+        raise ExperimentError(source, problems)
+    return exp
+
+
+def load_experiment(path: Path | str) -> Experiment:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as e:
+        raise ExperimentError(str(file), [f"(top level): cannot read: {e.strerror or e}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ExperimentError(str(file), [f"(top level): not valid YAML{where}: "
+                                          f"{getattr(e, 'problem', None) or e}"]) from None
+    return parse_experiment(data, str(file))

@@ -1,0 +1,113 @@
+"""Alerts that fired during the experiment against those expected (and forbidden).
+
+An observation carries when the rule became active (Prometheus ``activeAt``: the detection) and when
+Alertmanager first showed it (the delivery). ``page_detection_s`` is the theoretical time for a total
+outage to page under a window profile: the fastest page tier fires once the error ratio over both of
+its windows exceeds burn rate x (1 - objective); with 100 % errors from t0 that takes that ratio times
+each window, plus one scrape (the errors must reach Prometheus) and one rule evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chaos.experiment import ExpectedAlert
+from chaos.verdicts.base import Criterion, Verdict
+
+
+@dataclass(frozen=True)
+class AlertObservation:
+    name: str
+    labels: dict[str, str]
+    active_at: float | None  # Prometheus: the evaluation that first found the condition true
+    first_seen: float | None  # when the runner first saw it firing in Alertmanager (or Prometheus)
+    severity: str = ""
+    source: str = "alertmanager"
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DetectionBudget:
+    theoretical_s: float
+    evaluation_interval_s: float
+    tier: str
+
+    @property
+    def goal_s(self) -> float:
+        return self.theoretical_s + 2 * self.evaluation_interval_s
+
+
+def page_detection(objective: float, tiers: Sequence[tuple[str, str, float, float, float]],
+                   scrape_interval_s: float, evaluation_interval_s: float) -> DetectionBudget:
+    """``tiers``: (name, severity, burn rate, long window s, short window s). The fastest page tier wins."""
+    best: DetectionBudget | None = None
+    for name, severity, burn, long_w, short_w in tiers:
+        if severity != "page":
+            continue
+        threshold = burn * (1 - objective)
+        if threshold >= 1:
+            continue  # can never fire
+        t = max(threshold * long_w, threshold * short_w) + scrape_interval_s + evaluation_interval_s
+        if best is None or t < best.theoretical_s:
+            best = DetectionBudget(t, evaluation_interval_s, name)
+    if best is None:
+        raise ValueError("no page tier can fire at this objective")
+    return best
+
+
+def local_page_detection(objective: float) -> DetectionBudget:
+    """The 'local' window profile of slo/ (1 s scrapes and evaluations)."""
+    from slo.windows import LOCAL
+
+    tiers = [(t.name, t.severity, float(t.burn_rate(LOCAL.period)), float(t.long_window), float(t.short_window))
+             for t in LOCAL.tiers]
+    return page_detection(objective, tiers, LOCAL.scrape_interval, LOCAL.interval)
+
+
+def _matches(obs: AlertObservation, want: ExpectedAlert) -> bool:
+    return obs.name == want.name and all(obs.labels.get(k) == v for k, v in want.labels.items())
+
+
+def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[ExpectedAlert],
+                   forbidden: Sequence[str], fault_ts: float, *,
+                   detection: DetectionBudget | None = None) -> Verdict:
+    criteria = []
+    figures: dict[str, Any] = {"fired": sorted({o.name for o in observed}), "fault_ts": fault_ts}
+    if detection is not None:
+        figures["page_detection_theoretical_s"] = detection.theoretical_s
+        figures["page_detection_goal_s"] = detection.goal_s
+    for want in expected:
+        hits = [o for o in observed if _matches(o, want)]
+        limit = want.within_s
+        if want.within == "page_detection":
+            limit = detection.goal_s if detection is not None else None
+        detected = min((o.active_at for o in hits if o.active_at is not None), default=None)
+        delivered = min((o.first_seen for o in hits if o.first_seen is not None), default=None)
+        delay = None if detected is None else detected - fault_ts
+        figures[f"{want.name}_detected_s"] = delay
+        figures[f"{want.name}_delivered_s"] = None if delivered is None else delivered - fault_ts
+        if limit is None:
+            criteria.append(Criterion(f"{want.name} fired", bool(hits), "fired (no time limit known)", bool(hits)))
+        else:
+            criteria.append(Criterion(f"{want.name} fired within", delay, f"<= {limit:.3g} s",
+                                      delay is not None and delay <= limit))
+    for name in forbidden:
+        hits = [o for o in observed if o.name == name]
+        criteria.append(Criterion(f"{name} did not fire", not hits, "== True", not hits))
+    notes = [f"{o.name} {_labels(o.labels)}: active {_rel(o.active_at, fault_ts)}, seen {_rel(o.first_seen, fault_ts)}"
+             for o in observed]
+    return Verdict("alerts", "alerts during the experiment", figures, tuple(criteria), tuple(notes))
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    keep = {k: v for k, v in labels.items() if k in ("engine", "severity", "slo", "cluster", "pod")}
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(keep.items())) + "}"
+
+
+def _rel(ts: float | None, t0: float) -> str:
+    return "?" if ts is None else f"{ts - t0:+.2f}s"

@@ -1,0 +1,76 @@
+"""The engine platform's own SLOs, built from the metric contract (never from copied metric names).
+
+- gateway availability per engine: platform errors (user errors excluded) over all client requests;
+- gateway latency per engine: successful queries answered within 1 s, from the histogram bucket;
+- query-core availability per engine: platform errors over all queries of the nodes (``engine``
+  comes from service discovery target labels);
+- engine start latency: starts that succeeded within 30 s (rare events, so a looser objective).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from prometheus_client.utils import floatToGoString
+
+from exporters import contract as c
+from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy
+from slo.promql import Matcher, Selector, SelectorQuery
+
+OWNER = {"team": "engines"}
+GATEWAY_LATENCY_THRESHOLD = 1.0  # seconds; a bucket boundary of contract.QUERY_BUCKETS
+ENGINE_START_THRESHOLD = 30.0  # seconds; a bucket boundary of contract.OPERATION_BUCKETS
+
+
+def le(metric: c.Metric, seconds: float) -> Matcher:
+    """The ``le`` matcher of a bucket, spelled exactly as the exporters' client library spells it."""
+    if metric.buckets is None or seconds not in metric.buckets:
+        raise ValueError(f"{seconds} s is not a bucket boundary of {metric.name}")
+    return Matcher("le", "=", floatToGoString(seconds))
+
+
+def platform_errors(metric: c.Metric) -> Selector:
+    return Selector(metric.name, (Matcher("error_type", "=~", c.PLATFORM_ERRORS_RE),))
+
+
+def platform_slos() -> list[SLO]:
+    ok = Matcher("status", "=", "ok")
+    start = Matcher("operation", "=", "start")
+    return [
+        SLO(
+            service="gateway", name="availability", objective=Fraction(999, 1000),
+            description="Client queries answered without a platform error (user errors do not count).",
+            sli=EventsSLI(total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count)),
+                          bad=SelectorQuery(platform_errors(c.GATEWAY_ERRORS)), group_by=("engine",)),
+            labels=dict(OWNER), alerting=Alerting(name="GatewayAvailabilityBudgetBurn"),
+        ),
+        SLO(
+            service="gateway", name="latency", objective=Fraction(99, 100),
+            description=f"Successful client queries answered within {GATEWAY_LATENCY_THRESHOLD:g} s.",
+            sli=EventsSLI(
+                total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (ok,))),
+                good=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.bucket,
+                                            (ok, le(c.GATEWAY_REQUEST_DURATION, GATEWAY_LATENCY_THRESHOLD)))),
+                group_by=("engine",)),
+            labels=dict(OWNER), alerting=Alerting(name="GatewayLatencyBudgetBurn"),
+        ),
+        SLO(
+            service="query-core", name="availability", objective=Fraction(999, 1000),
+            description="Queries executed by engine nodes without a platform error.",
+            sli=EventsSLI(total=SelectorQuery(Selector(c.QUERY_DURATION.count)),
+                          bad=SelectorQuery(platform_errors(c.QUERY_ERRORS)), group_by=("engine",)),
+            labels=dict(OWNER), alerting=Alerting(name="QueryCoreAvailabilityBudgetBurn"),
+        ),
+        SLO(
+            service="control-plane", name="engine-start-latency", objective=Fraction(95, 100),
+            description=f"Engine starts that succeed within {ENGINE_START_THRESHOLD:g} s.",
+            sli=EventsSLI(
+                total=SelectorQuery(Selector(c.ENGINE_OPERATION_DURATION.count, (start,))),
+                good=SelectorQuery(Selector(c.ENGINE_OPERATION_DURATION.bucket, (
+                    start, Matcher("outcome", "=", "success"),
+                    le(c.ENGINE_OPERATION_DURATION, ENGINE_START_THRESHOLD))))),
+            labels=dict(OWNER),
+            # Starts are rare: an idle control plane is normal, not missing data.
+            alerting=Alerting(name="EngineStartLatencyBudgetBurn", no_data=NoDataPolicy(enabled=False)),
+        ),
+    ]

@@ -1,0 +1,146 @@
+"""Raw input series that make an SLI report a chosen error ratio, for generated tests and backfills.
+
+Only selector-based SLIs can be synthesized: we know which series they read and which label values
+make an event good or bad. Free-form templates are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from slo.model import SLO, EventsSLI
+from slo.promql import Matcher, Selector, SelectorQuery
+
+_FALLBACKS = ("ok", "200", "500", "429", "timeout", "internal", "x", "1", "0", "")
+
+
+class CannotSynthesize(ValueError):
+    pass
+
+
+def _regex_candidates(pattern: str) -> list[str]:
+    body = pattern.strip("^$")
+    while body.startswith("(") and body.endswith(")"):
+        body = body[1:-1]
+    alts = [re.sub(r"\\d|\.", "0", a).replace("\\", "") for a in body.split("|")]
+    return [a for a in alts if not re.search(r"[][()*+?{}]", a)]
+
+
+def _satisfy(m: Matcher) -> str | None:
+    """A label value matching ``m`` (None: leave the label out, which matches)."""
+    if m.matches({}):
+        return None
+    candidates = [m.value] if m.op == "=" else [*(_regex_candidates(m.value) if m.op == "=~" else []),
+                                                *_FALLBACKS]
+    for value in candidates:
+        if m.matches({m.name: value}):
+            return value
+    raise CannotSynthesize(f"no label value found for matcher {m.promql()}")
+
+
+def labels_for(matchers: tuple[Matcher, ...], base: dict[str, str] | None = None) -> dict[str, str]:
+    labels = dict(base or {})
+    for m in matchers:
+        if m.matches(labels):
+            continue
+        value = _satisfy(m)
+        if value is None:
+            labels.pop(m.name, None)
+        else:
+            labels[m.name] = value
+    if not all(m.matches(labels) for m in matchers):
+        raise CannotSynthesize("conflicting label matchers: " + ", ".join(m.promql() for m in matchers))
+    return labels
+
+
+def labels_failing(matchers: tuple[Matcher, ...], base: dict[str, str]) -> dict[str, str]:
+    """``base`` changed so that at least one of ``matchers`` fails (the other kind of event)."""
+    for m in matchers:
+        for value in ("", *_FALLBACKS, "other"):
+            trial = {**base, m.name: value} if value else {k: v for k, v in base.items() if k != m.name}
+            if not m.matches(trial):
+                return trial
+    raise CannotSynthesize("every label value matches " + ", ".join(m.promql() for m in matchers))
+
+
+@dataclass(frozen=True)
+class CounterSeries:
+    """A counter and its increments per second in each phase of a scenario."""
+
+    name: str
+    labels: dict[str, str]
+    role: str  # total | bad | good | other: which events it counts
+
+    def promql(self) -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{inner}}}" if inner else self.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How bad and total events map to counters: ``rate(series, total, bad)`` is each one's rate."""
+
+    series: tuple[CounterSeries, ...]
+
+    def rate(self, series: CounterSeries, total: Fraction, bad: Fraction) -> Fraction:
+        return {"total": total, "bad": bad, "good": total - bad, "other": total - bad}[series.role]
+
+
+def plan(slo: SLO, group: dict[str, str] | None = None) -> Plan:
+    """Counters such that the SLI sees ``total`` events/s of which ``bad`` are bad."""
+    sli = slo.sli
+    if not isinstance(sli, EventsSLI):
+        raise CannotSynthesize(f"SLO {slo.id}: a raw error-ratio SLI has no events to synthesize")
+    events = sli.bad or sli.good
+    if not isinstance(sli.total, SelectorQuery) or not isinstance(events, SelectorQuery):
+        raise CannotSynthesize(f"SLO {slo.id}: free-form PromQL queries cannot be synthesized; "
+                               "use selectors or write the test input by hand")
+    group = group or {label: "test" for label in sli.group_by}
+    total_sel: Selector = sli.total.selector
+    ev_sel: Selector = events.selector
+    kind = "bad" if sli.bad is not None else "good"
+    if ev_sel.metric == total_sel.metric:
+        # The total selector also matches the event series: split total into events and the rest.
+        ev_labels = labels_for((*total_sel.matchers, *ev_sel.matchers), group)
+        rest = labels_for(total_sel.matchers, labels_failing(ev_sel.matchers, ev_labels))
+        if all(m.matches(rest) for m in ev_sel.matchers):
+            raise CannotSynthesize(f"SLO {slo.id}: cannot find a total series outside {ev_sel.promql()}")
+        series = (CounterSeries(ev_sel.metric, ev_labels, kind),
+                  CounterSeries(total_sel.metric, rest, "other" if kind == "bad" else "bad"))
+    else:
+        series = (CounterSeries(total_sel.metric, labels_for(total_sel.matchers, group), "total"),
+                  CounterSeries(ev_sel.metric, labels_for(ev_sel.matchers, group), kind))
+    return Plan(series)
+
+
+def exact_rates(slo: SLO, burn: Fraction, scale: int = 1) -> tuple[Fraction, Fraction]:
+    """(total, bad) events per second whose ratio is exactly ``burn × budget`` in binary floats too.
+
+    Integer rates keep every sum exact, so "1× burn" compares as exactly equal to the threshold.
+    """
+    ratio = burn * slo.error_budget
+    if ratio > 1:
+        raise ValueError("error ratio above 1")
+    total = Fraction(ratio.denominator * scale)
+    while total < 10:
+        total *= 10
+    return total, total * ratio
+
+
+def counter_values(phases: list[tuple[int, Fraction]], scrape: int) -> str:
+    """promtool expanding notation for a counter scraped every ``scrape`` s through rate phases.
+
+    ``phases`` are (samples, per-second rate); the counter continues across phases.
+    """
+    parts = []
+    value: Fraction | None = None
+    for samples, rate in phases:
+        inc = rate * scrape
+        if inc.denominator != 1:
+            raise ValueError("per-scrape increments must be whole numbers")
+        start = Fraction(0) if value is None else value + inc
+        parts.append(f"{int(start)}+{int(inc)}x{samples - 1}")
+        value = start + inc * (samples - 1)
+    return " ".join(parts)
