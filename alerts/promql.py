@@ -48,6 +48,8 @@ def sel(metric: c.Metric | str, series: str | None = None, **labels: str) -> str
             raise ValueError(f"{metric!r} is not in the metric contract; pass the Metric object")
         return metric + matchers(**labels)
     allowed = {*metric.labels, *_TARGET_LABELS[metric.component], JOB, "instance"}
+    if metric.kind == "histogram" and series == metric.bucket:
+        allowed.add("le")
     for name, value in labels.items():
         if name not in allowed:
             raise ValueError(f"{metric.name} has no label {name!r}; it has {sorted(allowed)}")

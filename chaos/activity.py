@@ -96,40 +96,37 @@ def _in_flight(ctx: Context, pod: str) -> int | None:
     return int(status.get("running", 0) or 0) + int(status.get("queued", 0) or 0)
 
 
-def _pick_pods(ctx: Context, step: Step) -> list[PodInfo]:
-    """Select the step's pods; with ``busy``, wait (bounded) for a candidate with queries in flight."""
+def _pick_pods(ctx: Context, step: Step, fault: Fault) -> list[PodInfo]:
+    """Select the step's pods and record their in-flight queries (the caller signals right after).
+
+    With ``busy``, wait (bounded) until a chosen pod has that many queries in flight at the moment it
+    is read, so that the fault meets work rather than an idle node.
+    """
     target = step.target
-    pods = ctx.backend.pods()
-    prefer: dict[str, float] | None = None
-    if target.busy is not None:
-        deadline = time.monotonic() + target.busy.wait_s
-        while True:
-            pool = selector.candidates(target, pods)
-            prefer = {p.pod: float(_in_flight(ctx, p.pod) or 0) for p in pool}
-            if max(prefer.values(), default=0) >= target.busy.min_in_flight or time.monotonic() >= deadline \
-                    or ctx.stop.is_set():
-                break
-            time.sleep(0.05)
-            pods = ctx.backend.pods()
-    chosen = selector.select_pods(target, pods, ctx.seed + step.index, prefer)
+    deadline = time.monotonic() + (target.busy.wait_s if target.busy else 0.0)
+    while True:
+        pods = ctx.backend.pods()
+        prefer = None
+        if target.busy is not None:
+            prefer = {p.pod: float(_in_flight(ctx, p.pod) or 0) for p in selector.candidates(target, pods)}
+        chosen = selector.select_pods(target, pods, ctx.seed + step.index, prefer)
+        fault.in_flight = {p.pod: n for p in chosen if (n := _in_flight(ctx, p.pod)) is not None}
+        if target.busy is None or max(fault.in_flight.values(), default=0) >= target.busy.min_in_flight \
+                or time.monotonic() >= deadline or ctx.stop.is_set():
+            break
+        time.sleep(0.02)
+    if target.busy is not None and max(fault.in_flight.values(), default=0) < target.busy.min_in_flight:
+        fault.evidence.append(f"no candidate had {target.busy.min_in_flight} queries in flight within "
+                              f"{target.busy.wait_s:g}s: hit anyway")
     problems = live_problems(target.engine, pods, [p.pod for p in chosen], ctx.blast_radius, step.action)
     if problems:
         raise BlastRadiusExceeded("; ".join(problems))
     return chosen
 
 
-def _record_in_flight(ctx: Context, fault: Fault, pods: list[PodInfo]) -> None:
-    for p in pods:
-        n = _in_flight(ctx, p.pod)
-        if n is not None:
-            fault.in_flight[p.pod] = n
-
-
-def _kill(ctx: Context, fault: Fault, pods: list[PodInfo]) -> None:
+def _kill(ctx: Context, fault: Fault, pods: list[PodInfo], since: int) -> None:
     """SIGKILL each pod; injected when every signaled process is gone and its exit was seen."""
-    since = ctx.backend.last_event_seq()
     fault.pods = tuple(p.pod for p in pods)
-    _record_in_flight(ctx, fault, pods)
     fault.ts = time.time()
     for p in pods:
         fault.pids[p.pod] = ctx.backend.signal(p.pod, "KILL")
@@ -189,13 +186,15 @@ def _sustain_kills(ctx: Context, step: Step, fault: Fault) -> None:
 # --- actions ---------------------------------------------------------------------------------------------
 
 def kill_pod(ctx: Context, step: Step, fault: Fault) -> None:
-    pods = _pick_pods(ctx, step)
-    _kill(ctx, fault, pods)
+    since = ctx.backend.last_event_seq()
+    pods = _pick_pods(ctx, step, fault)
+    _kill(ctx, fault, pods, since)
     if fault.injected and step.duration_s:
         _sustain_kills(ctx, step, fault)
 
 
 def kill_cluster(ctx: Context, step: Step, fault: Fault) -> None:
+    since = ctx.backend.last_event_seq()
     all_pods = ctx.backend.pods()
     clusters = selector.select_clusters(step.target, all_pods, ctx.seed + step.index)
     pods = [p for p in all_pods if p.engine == step.target.engine and p.cluster in clusters and p.pid]
@@ -203,17 +202,17 @@ def kill_cluster(ctx: Context, step: Step, fault: Fault) -> None:
     if problems:
         raise BlastRadiusExceeded("; ".join(problems))
     fault.clusters = tuple(clusters)
-    _kill(ctx, fault, pods)
+    fault.in_flight = {p.pod: n for p in pods if (n := _in_flight(ctx, p.pod)) is not None}
+    _kill(ctx, fault, pods, since)
     if fault.injected and step.duration_s:
         _sustain_kills(ctx, step, fault)
 
 
 def terminate_pod(ctx: Context, step: Step, fault: Fault) -> None:
     """SIGTERM: the node drains by itself. Injected once it stops being ready or has exited."""
-    pods = _pick_pods(ctx, step)
     since = ctx.backend.last_event_seq()
+    pods = _pick_pods(ctx, step, fault)
     fault.pods = tuple(p.pod for p in pods)
-    _record_in_flight(ctx, fault, pods)
     fault.ts = time.time()
     for p in pods:
         fault.pids[p.pod] = ctx.backend.signal(p.pod, "TERM")
@@ -243,10 +242,9 @@ def terminate_pod(ctx: Context, step: Step, fault: Fault) -> None:
 def pause_pod(ctx: Context, step: Step, fault: Fault) -> None:
     """SIGSTOP for ``duration_s``, then SIGCONT to the same process (a hung node that comes back)."""
     assert step.duration_s is not None
-    pods = _pick_pods(ctx, step)
     since = ctx.backend.last_event_seq()
+    pods = _pick_pods(ctx, step, fault)
     fault.pods = tuple(p.pod for p in pods)
-    _record_in_flight(ctx, fault, pods)
     fault.ts = time.time()
     resumed: set[str] = set()
     lock = threading.Lock()
@@ -297,7 +295,7 @@ def pause_pod(ctx: Context, step: Step, fault: Fault) -> None:
 
 def drain_engine(ctx: Context, step: Step, fault: Fault) -> None:
     """Rolling graceful drain through the orchestrator: each pod drained, then replaced, in turn."""
-    pods = _pick_pods(ctx, step)
+    pods = _pick_pods(ctx, step, fault)
     fault.pods = tuple(p.pod for p in pods)
     fault.ts = time.time()
     results = []

@@ -199,7 +199,7 @@ def _schema_problems(data: Any) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _seconds(text: str) -> float:
+def parse_duration(text: str) -> float:
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
     for suffix in ("ms", "s", "m", "h", "d"):
         if text.endswith(suffix) and text[: -len(suffix)].isdigit():
@@ -241,7 +241,7 @@ def _build(data: Mapping[str, Any], source: str) -> Experiment:
                                              engines=tuple(e.get("engines", ()))))
         else:
             b = c["burn_rate"]
-            conditions.append(AbortCondition("burn_rate", b["above"], _seconds(b.get("window", "5s")),
+            conditions.append(AbortCondition("burn_rate", b["above"], parse_duration(b.get("window", "5s")),
                                              after_s=b.get("after_s", 0.0), expr=b.get("expr"),
                                              engines=tuple(b.get("engines", ()))))
     blast = data.get("blast_radius", {})
@@ -257,7 +257,7 @@ def _build(data: Mapping[str, Any], source: str) -> Experiment:
                         for r in data.get("rollbacks", [])),
         blast_radius=BlastRadius(int(blast.get("max_pods", 1)), int(blast.get("min_ready_nodes_per_engine", 1)),
                                  bool(blast.get("allow_engine_outage", False))),
-        slo=SloConfig(float(slo.get("objective", 0.999)), _seconds(slo.get("period", "12h")),
+        slo=SloConfig(float(slo.get("objective", 0.999)), parse_duration(slo.get("period", "12h")),
                       slo.get("profile", "local")),
         recovery_timeout_s=float(data.get("recovery_timeout_s", 60.0)),
         source=source, raw=dict(data),

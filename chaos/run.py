@@ -20,7 +20,7 @@ from typing import Any
 from chaos import selector
 from chaos.abort import AbortMonitor
 from chaos.activity import Context, run_step
-from chaos.backend import ChaosBackend, EngineInfo
+from chaos.backend import ChaosBackend, EngineInfo, PodInfo
 from chaos.blast import PlannedFault, plan_problems
 from chaos.evidence import AlertWatcher, gateway_requests, node_executions
 from chaos.experiment import Experiment, ExperimentError
@@ -83,9 +83,13 @@ def _max_queries(exp: Experiment) -> int:
 
 def plan(exp: Experiment, backend: ChaosBackend) -> Plan:
     """Resolve every step against the platform as it is now; problems carry field paths."""
+    return plan_against(exp, backend.engines(), backend.pods())
+
+
+def plan_against(exp: Experiment, engine_list: list[EngineInfo], pods: list[PodInfo]) -> Plan:
+    """The plan against a given platform state (live, or a fleet file's for a dry run)."""
     result = Plan(exp)
-    engines = {e.name: e for e in backend.engines()}
-    pods = backend.pods()
+    engines = {e.name: e for e in engine_list}
     for engine in exp.load.engines:
         if engine not in engines:
             result.problems.append(f"load.engines: unknown engine {engine!r} (known: {', '.join(sorted(engines))})")

@@ -1,23 +1,26 @@
-"""The platform alerts whose runbooks the dashboards link to, named once.
+"""The platform alerts whose runbooks the dashboards link to, by the names alerts/ gives them.
 
-alerts/ defines these alerts and runbooks/ holds ``<AlertName>.md`` for each; the names here must be
-theirs (tests/test_dashboards_links.py checks the runbook files once runbooks/ has any). The SLO
-alerts are named by the SLO model (``SLO.alert_name``) and reached through dashboards/slo_series.py.
+Nothing is named twice: a renamed alert renames its runbook link, and an alert removed from alerts/
+breaks the import here rather than leaving a dead link. The SLO burn alerts are named by the SLO
+model (``SLO.alert_name``) and reached through dashboards/slo_series.py.
 """
 
 from __future__ import annotations
 
-ENGINE_NODE_DOWN = "EngineNodeDown"
-POD_CRASH_LOOPING = "EnginePodCrashLooping"
-ENGINE_STUCK = "EngineStuckInTransition"
-NO_HEALTHY_UPSTREAM = "GatewayNoHealthyUpstream"
-FAILOVER_STORM = "GatewayFailoverStorm"
-SLOTS_SATURATED = "EngineQuerySlotsSaturated"
-QUEUE_GROWING = "EngineQueryQueueGrowing"
-MEMORY_SATURATION = "EngineMemorySaturation"
-TARGET_ABSENT = "EnginewatchTargetAbsent"
+from alerts import platform as _platform
 
-ALL: tuple[str, ...] = (
-    ENGINE_NODE_DOWN, POD_CRASH_LOOPING, ENGINE_STUCK, NO_HEALTHY_UPSTREAM, FAILOVER_STORM,
-    SLOTS_SATURATED, QUEUE_GROWING, MEMORY_SATURATION, TARGET_ABSENT,
-)
+ENGINE_NODE_DOWN = _platform.ENGINE_NODE_DOWN
+POD_CRASH_LOOPING = _platform.ENGINE_POD_CRASH_LOOPING
+#: One alert per transitional state (STARTING, RESIZING, DRAINING) an engine can get stuck in.
+ENGINE_STUCK: tuple[str, ...] = tuple(_platform.ENGINE_STUCK.values())
+NO_HEALTHY_UPSTREAM = _platform.GATEWAY_NO_HEALTHY_UPSTREAM
+FAILOVER_STORM = _platform.GATEWAY_FAILOVER_STORM
+SLOTS_SATURATED = _platform.ENGINE_QUERY_SLOTS_SATURATED
+QUEUE_GROWING = _platform.ENGINE_QUEUE_GROWING
+MEMORY_SATURATION = _platform.ENGINE_MEMORY_SATURATION
+TARGET_ABSENT = _platform.EXPORTER_TARGET_ABSENT
+
+
+def all_names() -> list[str]:
+    """Every platform alert, as alerts/ defines them."""
+    return _platform.alert_names()

@@ -31,7 +31,7 @@ def build(settings: Settings) -> Dashboard:
             "STOPPED), as the orchestrator reports it. A long band of a transitional state is an engine "
             "stuck in it.",
             [Query(q.state_index(c.ENGINE_STATE, c.ENGINE_STATES, (q.ENGINE,)), "{{engine}}")],
-            ENGINE_STATE_MAPPINGS, width=24, height=6, links=[links.runbook(alerts.ENGINE_STUCK)]),
+            ENGINE_STATE_MAPPINGS, width=24, height=6, links=[links.runbook(a) for a in alerts.ENGINE_STUCK]),
         state_timeline(
             "Node state by pod",
             "Lifecycle state each node reports about itself (STARTING, RUNNING, DRAINING, STOPPING). "
@@ -96,5 +96,5 @@ def build(settings: Settings) -> Dashboard:
         uid=LIFECYCLE_UID, title=TITLE,
         description="Control plane: engine and node states, orchestrator operations, restarts and drains.",
         rows=[states, capacity, operations, restarts], links=links,
-        runbooks=[alerts.ENGINE_STUCK, alerts.POD_CRASH_LOOPING, alerts.ENGINE_NODE_DOWN],
+        runbooks=[*alerts.ENGINE_STUCK, alerts.POD_CRASH_LOOPING, alerts.ENGINE_NODE_DOWN],
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from grafanalib.core import DashboardLink, DataLink
 
+from alerts import links as alert_links
 from dashboards import promql as q
 from dashboards.variables import DATASOURCE_VAR
 
@@ -21,16 +22,17 @@ GATEWAY_UID = "enginewatch-gateway"
 LIFECYCLE_UID = "enginewatch-lifecycle"
 SLOS_UID = "enginewatch-slos"
 
-# Where the runbooks/ directory of the repository is browsable; a deployment points this at its own
-# copy (enginewatch dashboards build --runbook-base-url).
-DEFAULT_RUNBOOK_BASE_URL = "https://github.com/enginewatch/enginewatch/blob/main/runbooks/"
+# Where the runbooks/ directory of the repository is browsable, as the alerts' runbook_url says; a
+# deployment points both at its own copy (enginewatch dashboards build --runbook-base-url).
+DEFAULT_RUNBOOK_BASE_URL = alert_links.DEFAULT_RUNBOOK_BASE_URL
 
 # Carry the time range and the selection over, so a jump keeps looking at the same thing.
 _CARRY = "&".join(["${__url_time_range}", *(f"${{{v}:queryparam}}" for v in (DATASOURCE_VAR, *q.SCOPE))])
 
 
 def runbook_url(base_url: str, alert: str) -> str:
-    return f"{base_url.rstrip('/')}/{alert}.md"
+    # The alerts' own spelling of the URL, so a dashboard link and an alert's runbook_url agree.
+    return alert_links.Links(runbook_base_url=base_url).runbook(alert)
 
 
 def dashboard_url(uid: str) -> str:

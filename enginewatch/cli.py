@@ -12,6 +12,8 @@ from rich.table import Table
 
 from enginewatch import runstate
 from enginewatch.console import console, fail
+from enginewatch.engine_cli import engine_app
+from enginewatch.runbook_cli import runbook
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Observability and SRE toolkit for cloud data-warehouse engines.")
@@ -159,6 +161,10 @@ def up(fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: eng
     seconds = _parse_duration(load_duration) if load_qps > 0 else 0.0
     run_up(fleet=fleet, load_qps=load_qps, load_duration_s=seconds, exit_after_load=exit_after_load,
            state_dir=state_dir)
+
+
+app.add_typer(engine_app, name="engine")
+app.command()(runbook)
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ file check is skipped, and from then on a dashboard linking to a runbook that do
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 import dashboards
+from alerts import links as alert_links
 from dashboards import alert_names, links, slo_series
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
@@ -20,15 +20,20 @@ RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 def _linked_alerts() -> set[str]:
     urls = [link["url"] for m in dashboards.models() for link in m["links"]]
     urls += [link["url"] for m in dashboards.models() for p in m["panels"] for link in p.get("links") or []]
-    base = re.escape(links.DEFAULT_RUNBOOK_BASE_URL)
-    return {m.group(1) for u in urls if (m := re.fullmatch(base + r"([A-Za-z]+)\.md", u))}
+    return {name for u in urls if u.startswith(links.DEFAULT_RUNBOOK_BASE_URL)
+            and (name := alert_links.runbook_name(u))}
 
 
 def test_only_named_alerts_are_linked() -> None:
     slo_alerts = {v.slo.alert_name for v in slo_series.views()}
     linked = _linked_alerts()
-    assert linked and linked <= set(alert_names.ALL) | slo_alerts
+    assert linked and linked <= set(alert_names.all_names()) | slo_alerts
     assert slo_alerts <= linked  # every SLO's burn alert has its runbook one click away
+    assert set(alert_names.all_names()) <= linked  # and so has every platform alert
+
+
+def test_the_alerts_link_to_dashboards_that_exist() -> None:
+    assert set(alert_links.DASHBOARD_UIDS) == {m["uid"] for m in dashboards.models()}
 
 
 def test_every_linked_runbook_exists() -> None:

@@ -160,7 +160,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 def restore(fleet: Fleet) -> Iterator[None]:
     """Whatever a test did to the fleet: every pod running, undrained, both clusters active."""
     yield
-    for pod in fleet.pods.values():
+    for pod in list(fleet.pods.values()):
+        if not pod.proc.alive:  # a test that failed half-way may leave a killed pod behind
+            fleet.wait_listening(fleet.start_pod(pod.cluster, pod.node))
+            continue
         pod.proc.signal(signal.SIGCONT)
         fleet.admin("DELETE", f"/admin/pods/{pod.name}/drain")
     fleet.write_topology(["c1", "c2"])
@@ -351,7 +354,10 @@ def test_killed_node_under_load_no_client_failures(fleet: Fleet, restore: None) 
 
     def kill_soon() -> None:
         time.sleep(1.0)
-        wait_until(lambda: fleet.upstreams()[target.name]["outstanding"] > 0, 5, interval=0.005,
+        # Pin the queries routed to the target (a stopped process answers nothing), so that the kill
+        # lands with queries in flight rather than in a gap between two of them.
+        target.proc.signal(signal.SIGSTOP)
+        wait_until(lambda: fleet.upstreams()[target.name]["outstanding"] > 0, 2, interval=0.005,
                    what="a query in flight on the target")
         target.proc.signal(signal.SIGKILL)
 

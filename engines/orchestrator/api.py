@@ -157,7 +157,8 @@ class ApiServer:
         self._sock = bind_socket(0)
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://{LOOPBACK}:{self.port}"
-        config = uvicorn.Config(create_app(orch), log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(create_app(orch), log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name="orchestrator-api", daemon=True)

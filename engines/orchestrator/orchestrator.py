@@ -362,8 +362,7 @@ class Orchestrator:
                     if name not in e.clusters:
                         raise UnknownCluster(name, e.clusters)
                     if e.clusters[name].state is not ClusterState.RUNNING:
-                        raise InvalidRequest(f"cluster {name!r} of {engine!r} is {e.clusters[name].state}, "
-                                             "not RUNNING")
+                        raise Conflict(f"cluster {name!r} of {engine!r} is {e.clusters[name].state}, not RUNNING")
                 previous = list(e.active)
             self._switch_active(e, wanted)
             op.detail.update(previous=previous, active=wanted)

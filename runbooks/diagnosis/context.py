@@ -1,0 +1,176 @@
+"""The sources a diagnosis reads — Prometheus and the orchestrator — behind one object that records
+every query a check runs and remembers a source that is down.
+
+A source that fails once is not asked again: the remaining checks that need it are reported as not
+checked instead of each waiting for its own timeout. ``DryContext`` answers nothing and only records,
+which is how the runbook pages list the PromQL of every diagnosis step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.promql import sel
+from enginewatch.promapi import Alert, PrometheusClient, PrometheusUnavailable, Sample
+from exporters import contract as c
+from runbooks.diagnosis.model import CheckRun, Finding, Scope, Source
+from runbooks.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
+
+SCOPE_LABELS: tuple[str, ...] = ("engine", "cluster")
+
+
+class SourceDown(Exception):
+    def __init__(self, source: Source, url: str, error: str) -> None:
+        super().__init__(f"{source} at {url}: {error}")
+        self.source, self.url, self.error = source, url, error
+
+
+class CheckError(Exception):
+    """The source answered, but not what the check needs (a rejected query, an unexpected answer)."""
+
+
+class Facts:
+    """What checks learned that mitigation commands need: the engine, the suspect pod, healthy clusters.
+
+    The first check to suggest a value wins: checks run from the most to the least specific evidence.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def suggest(self, key: str, value: object) -> None:
+        if value not in (None, "", []):
+            self._values.setdefault(key, str(value))
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self._values)
+
+
+@dataclass(frozen=True)
+class Check:
+    title: str
+    source: Source
+    run: Callable[[Context], list[Finding]]
+
+
+class Context:
+    def __init__(self, scope: Scope, prometheus: PrometheusClient | None,
+                 orchestrator: OrchestratorClient | None) -> None:
+        self.scope = scope
+        self.facts = Facts()
+        self._prom = prometheus
+        self._orch = orchestrator
+        self._down: dict[Source, SourceDown] = {}
+        self._cache: dict[str, Any] = {}
+        self._run: CheckRun | None = None
+        if scope.engine:
+            self.facts.suggest("engine", scope.engine)
+
+    # --- bookkeeping ---------------------------------------------------------------------------------
+
+    def begin(self, run: CheckRun) -> None:
+        self._run = run
+
+    def _record(self, query: str) -> None:
+        if self._run is not None and query not in self._run.queries:
+            self._run.queries.append(query)
+
+    def down(self, source: Source) -> SourceDown | None:
+        return self._down.get(source)
+
+    def _fail(self, source: Source, url: str, error: str) -> SourceDown:
+        self._down[source] = SourceDown(source, url, error)
+        return self._down[source]
+
+    # --- Prometheus ------------------------------------------------------------------------------------
+
+    def sel(self, metric: c.Metric, series: str | None = None, **labels: str) -> str:
+        """A selector of ``metric`` narrowed to the scope's engine and cluster where the metric has them."""
+        has = {*metric.labels, *(c.TOPOLOGY_LABELS if metric.component == "node" else ())}
+        for label in SCOPE_LABELS:
+            value = getattr(self.scope, label)
+            if value and label in has and label not in labels:
+                labels[label] = value
+        return sel(metric, series, **labels)
+
+    def promql(self, expr: str) -> list[Sample]:
+        self._record(expr)
+        if "prometheus" in self._down:
+            raise self._down["prometheus"]
+        if self._prom is None:
+            raise self._fail("prometheus", "(none)", "no Prometheus URL: give --prometheus or start a stack")
+        try:
+            return self._prom.query(expr)
+        except PrometheusUnavailable as e:
+            if e.kind == "api":
+                raise CheckError(e.message) from None
+            raise self._fail("prometheus", self._prom.url, e.message) from None
+
+    def prom_alerts(self) -> list[Alert]:
+        self._record("GET /api/v1/alerts")
+        if "prometheus" in self._down:
+            raise self._down["prometheus"]
+        if self._prom is None:
+            raise self._fail("prometheus", "(none)", "no Prometheus URL: give --prometheus or start a stack")
+        try:
+            return self._prom.alerts()
+        except PrometheusUnavailable as e:
+            raise self._fail("prometheus", self._prom.url, e.message) from None
+
+    # --- orchestrator --------------------------------------------------------------------------------
+
+    def _get(self, label: str, fetch: Callable[[OrchestratorClient], Any]) -> Any:
+        self._record(label)
+        if "orchestrator" in self._down:
+            raise self._down["orchestrator"]
+        if self._orch is None:
+            raise self._fail("orchestrator", "(none)", "no orchestrator URL: give --orchestrator or start a stack")
+        if label not in self._cache:
+            try:
+                self._cache[label] = fetch(self._orch)
+            except OrchestratorUnavailable as e:
+                raise self._fail("orchestrator", self._orch.url, str(e).split(": ", 1)[-1]) from None
+            except OrchestratorRefused as e:
+                raise CheckError(f"the orchestrator answered {e.status}: {e}") from None
+        return self._cache[label]
+
+    def engines(self) -> list[dict[str, Any]]:
+        engines: list[dict[str, Any]] = self._get("GET /v1/engines", lambda o: o.engines())
+        return [e for e in engines if self.scope.covers(e["name"])]
+
+    def pods(self) -> list[dict[str, Any]]:
+        pods: list[dict[str, Any]] = self._get("GET /v1/pods", lambda o: o.pods())
+        return [p for p in pods if self.scope.covers(p["engine"], p["cluster"])]
+
+    def events(self) -> list[dict[str, Any]]:
+        """Events of the scope within the window, oldest first."""
+        import time
+
+        events: list[dict[str, Any]] = self._get("GET /v1/events", lambda o: o.events())
+        since = time.time() - self.scope.window_s
+        return [e for e in events
+                if e["ts"] >= since and (e.get("engine") is None or self.scope.covers(e["engine"], e.get("cluster")))]
+
+
+class DryContext(Context):
+    """Answers every query with nothing, so that a playbook's checks reveal the queries they run."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope, None, None)
+
+    def promql(self, expr: str) -> list[Sample]:
+        self._record(expr)
+        return []
+
+    def prom_alerts(self) -> list[Alert]:
+        self._record("GET /api/v1/alerts")
+        return []
+
+    def _get(self, label: str, fetch: Callable[[OrchestratorClient], Any]) -> Any:
+        self._record(label)
+        return []

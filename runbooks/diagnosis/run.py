@@ -1,0 +1,46 @@
+"""Run a playbook's checks against live sources and gather one Diagnosis."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from enginewatch.promapi import PrometheusClient
+from runbooks.diagnosis.context import CheckError, Context, DryContext, SourceDown
+from runbooks.diagnosis.model import SOURCES, CheckRun, Diagnosis, MitigationCommand, Scope, Unavailable
+from runbooks.orchestrator import OrchestratorClient
+from runbooks.playbooks.model import Playbook
+
+
+def diagnose(playbook: Playbook, scope: Scope, prometheus: PrometheusClient | None,
+             orchestrator: OrchestratorClient | None, steps: Collection[int] = ()) -> Diagnosis:
+    """Every check runs, whatever the others found; a source that is down marks its checks unavailable."""
+    return _run(playbook, scope, Context(scope, prometheus, orchestrator), steps)
+
+
+def queries(playbook: Playbook, scope: Scope) -> list[CheckRun]:
+    """The steps of a playbook with the queries they run, without running them (for the runbook pages)."""
+    return _run(playbook, scope, DryContext(scope), ()).checks
+
+
+def _run(playbook: Playbook, scope: Scope, ctx: Context, steps: Collection[int]) -> Diagnosis:
+    result = Diagnosis(playbook.alert, playbook.summary, scope)
+    for number, check in enumerate(playbook.checks, 1):
+        if steps and number not in steps:
+            continue
+        run = CheckRun(number, check.title, check.source)
+        ctx.begin(run)
+        try:
+            result.findings += check.run(ctx)
+        except SourceDown as e:
+            run.status, run.error = "unavailable", e.error
+        except CheckError as e:
+            run.status, run.error = "error", str(e)
+        result.checks.append(run)
+    for source in SOURCES:
+        down = ctx.down(source)
+        if down is not None:
+            missed = tuple(r.title for r in result.checks if r.source == source and r.status == "unavailable")
+            result.unavailable.append(Unavailable(source, down.url, down.error, missed))
+    facts = ctx.facts.as_dict()
+    result.mitigations = [MitigationCommand(m.render(facts), m.why) for m in playbook.mitigations]
+    return result

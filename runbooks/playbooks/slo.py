@@ -1,0 +1,84 @@
+"""Playbooks of the SLO alerts that the SLO generator derives from the platform's SLO specs.
+
+The alert names come from the SLO model (``SLO.alert_name``), never copied; each SLO is matched to
+the checks that find the cause of its burn by the signal it measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client.utils import floatToGoString
+
+from runbooks.diagnosis import alerts, fleet, gateway, saturation, slo, targets
+from runbooks.diagnosis.context import Check
+from runbooks.playbooks.common import DRAIN_NODE, FAILOVER, RESTART_POD, ROLLBACK, SCALE_OUT, SCALE_UP
+from runbooks.playbooks.model import Mitigation, Playbook
+from slo.model import SLO
+from slo.rules import NO_DATA_ALERT
+from slo.specs.platform import ENGINE_START_THRESHOLD, GATEWAY_LATENCY_THRESHOLD, platform_slos
+
+Recipe = tuple[Callable[[SLO], tuple[Check, ...]], tuple[Mitigation, ...], str]
+
+_RECIPES: dict[tuple[str, str], Recipe] = {
+    ("gateway", "availability"): (
+        lambda s: (slo.gateway_error_ratio(s), gateway.errors, gateway.upstreams, fleet.capacity, fleet.timeline),
+        (FAILOVER, DRAIN_NODE, ROLLBACK),
+        "Clients get errors that are the platform's fault (timeouts, unavailable, overloaded, oom, canceled, "
+        "internal) at a rate that spends the error budget before the period ends.",
+    ),
+    ("gateway", "latency"): (
+        lambda s: (slo.gateway_latency(s, GATEWAY_LATENCY_THRESHOLD,
+                                       floatToGoString(GATEWAY_LATENCY_THRESHOLD)),
+                   saturation.slots, saturation.queue, gateway.failovers, fleet.capacity),
+        (SCALE_OUT, SCALE_UP, FAILOVER),
+        "Clients wait longer than the SLO's threshold for too many of their successful queries.",
+    ),
+    ("query-core", "availability"): (
+        lambda s: (slo.core_errors, saturation.memory, fleet.timeline, fleet.pods, fleet.capacity),
+        (DRAIN_NODE, ROLLBACK, SCALE_UP),
+        "Engine nodes fail queries with platform errors at a rate that spends the error budget.",
+    ),
+    ("control-plane", "engine-start-latency"): (
+        lambda s: (slo.starts(ENGINE_START_THRESHOLD, floatToGoString(ENGINE_START_THRESHOLD)),
+                   fleet.operations, fleet.pods, fleet.timeline),
+        (RESTART_POD, ROLLBACK),
+        "Engine starts fail or take longer than the SLO's threshold too often.",
+    ),
+}
+
+
+def _impact(s: SLO) -> str:
+    return (f"At this burn rate the {float(s.objective * 100):g}% objective of {s.service} {s.name} will be missed "
+            "within the period: the error budget that releases, upgrades and experiments spend is being spent "
+            "by the platform instead. Page: the budget runs out within days. Ticket: within the period.")
+
+
+def _playbook(s: SLO) -> Playbook:
+    checks, mitigations, meaning = _RECIPES.get((s.service, s.name), (
+        lambda _s: (fleet.capacity, fleet.timeline), (FAILOVER, SCALE_OUT), "The SLO burns its error budget too fast."))
+    return Playbook(
+        s.alert_name, f"The {s.service} {s.name} SLO burns its error budget too fast.",
+        meaning=f"{meaning} SLO: {s.description} Objective {float(s.objective * 100):g}%.",
+        impact=_impact(s),
+        checks=(alerts.active(s.alert_name), slo.budget(s), *checks(s)),
+        mitigations=mitigations, kind="slo",
+    )
+
+
+def _no_data() -> Playbook:
+    return Playbook(
+        NO_DATA_ALERT, "An SLO has no data.",
+        meaning=("The series an SLO is computed from are missing, or carry no events: the SLO's error budget "
+                 "and burn-rate alerts see nothing. The alert's `slo` label names the SLO."),
+        impact="An outage of what the SLO measures would not page anyone through the SLO.",
+        checks=(alerts.active(NO_DATA_ALERT), targets.jobs, targets.traffic, fleet.capacity),
+        mitigations=(Mitigation("enginewatch status", "see which engines run and serve"),
+                     Mitigation("enginewatch engine scale {engine} --clusters {min_clusters}",
+                                "an engine without clusters produces no events: give it its clusters back")),
+        kind="slo",
+    )
+
+
+def playbooks() -> list[Playbook]:
+    return [*(_playbook(s) for s in platform_slos() if s.alerting is not None), _no_data()]
