@@ -7,6 +7,7 @@ alert fires (non-empty ``exp_alerts``) and one where it must stay silent (empty 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ def alert_names(rule_file: Path) -> list[str]:
 class Coverage:
     fires: bool = False
     silent: bool = False
+    exact: bool = False  # a firing case states the alerts' labels and annotations (alert_rule_test)
+
+
+# promql_expr_test over the ALERTS series also proves firing or silence (the SLO generator's tests do).
+_ALERTS_SERIES = re.compile(r'ALERTS\{[^}]*alertname="([^"]+)"')
 
 
 def coverage(rule_files_: Iterable[Path], test_files_: Iterable[Path]) -> dict[tuple[Path, str], Coverage]:
@@ -82,15 +88,26 @@ def coverage(rule_files_: Iterable[Path], test_files_: Iterable[Path]) -> dict[t
         loaded = [(test_file.parent / f).resolve() for f in doc.get("rule_files", [])]
         for test in doc.get("tests", []):
             for check in test.get("alert_rule_test", []) or []:
-                for rule_file in loaded:
-                    entry = result.get((rule_file, check.get("alertname", "")))
-                    if entry is None:
-                        continue
-                    if check.get("exp_alerts"):
+                for entry in _entries(result, loaded, check.get("alertname", "")):
+                    expected = check.get("exp_alerts") or []
+                    if expected:
                         entry.fires = True
+                        entry.exact = entry.exact or all("exp_annotations" in e for e in expected)
                     else:
                         entry.silent = True
+            for check in test.get("promql_expr_test", []) or []:
+                samples = check.get("exp_samples") or []
+                for name in _ALERTS_SERIES.findall(check.get("expr", "")):
+                    for entry in _entries(result, loaded, name):
+                        if any(float(s.get("value", 0)) > 0 for s in samples):
+                            entry.fires = True
+                        elif not samples:
+                            entry.silent = True
     return result
+
+
+def _entries(result: dict[tuple[Path, str], Coverage], loaded: list[Path], alert: str) -> list[Coverage]:
+    return [result[(f, alert)] for f in loaded if (f, alert) in result]
 
 
 def coverage_problems(rule_files_: Iterable[Path], test_files_: Iterable[Path]) -> list[str]:

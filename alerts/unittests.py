@@ -39,7 +39,7 @@ def _exp_alert(rule: AlertRule, links: Links, labels: dict[str, str], descriptio
 
 def _test(case: Case, rule: AlertRule, interval: int, links: Links) -> dict[str, Any]:
     verdict = "fires" if case.fires else "stays silent"
-    checks = []
+    checks: list[dict[str, Any]] = []
     if case.quiet_at is not None:
         checks.append({"eval_time": _at(case.quiet_at), "alertname": case.alert, "exp_alerts": []})
     checks.append({

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.text import Text
 
 from enginewatch.console import console, err_console, fail
 
@@ -15,6 +16,14 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+
+
+def usage_error(title: str, problems: list[str], source: str) -> NoReturn:
+    """Exit 2 with one unwrapped line per problem: field paths must survive narrow terminals and grep."""
+    err_console.print(f"[bold red]error:[/] {title}: {source}")
+    for problem in problems:
+        err_console.print(f"{source}: {problem}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def fleet_state(fleet_path: Path | None):  # noqa: ANN201 - (engines, pods) as the fleet would start them
@@ -46,7 +55,7 @@ def run(experiment: Annotated[Path, typer.Argument(help="Experiment YAML (see do
     try:
         exp = load_experiment(experiment)
     except ExperimentError as e:
-        fail("invalid experiment\n" + str(e))
+        usage_error("invalid experiment", e.problems, e.source)
     if dry_run:
         _dry_run(exp, boot, fleet)
         return
@@ -114,9 +123,9 @@ def _dry_run(exp, boot: bool, fleet: Path | None) -> None:  # noqa: ANN001
             source = "the default fleet (no stack is running; targets resolve again at run time)"
     console.print(f"[bold]dry run[/] against {source}: nothing will be done")
     for line in the_plan.describe():
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if the_plan.problems:
-        raise typer.Exit(2)
+        usage_error("the experiment does not fit the platform", the_plan.problems, exp.source)
 
 
 def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
@@ -127,12 +136,12 @@ def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
     t0 = time.monotonic()
 
     def progress(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - t0:6.1f}s[/] {message}", highlight=False)
+        console.print(Text(f"{time.monotonic() - t0:6.1f}s ", style="dim") + Text(message), highlight=False)
 
     try:
         journal = run_experiment(exp, platform, out_dir, on_progress=progress)
     except PlanError as e:
-        fail("the experiment does not fit the platform\n" + str(e))
+        usage_error("the experiment does not fit the platform", e.problems, e.source)
     df = read_ledger(Path(journal.artifacts["ledger"])) if "ledger" in journal.artifacts else None
     if df is not None:
         paths = write_experiment_report(journal, df, out_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -109,7 +109,9 @@ def parse_ts(text: str | None) -> float | None:
 class AlertWatcher:
     """Polls Prometheus (pending/firing, activeAt) and Alertmanager (delivered) while an experiment runs."""
 
-    def __init__(self, prometheus_url: str | None, alertmanager_url: str | None, interval_s: float = 0.5) -> None:
+    def __init__(self, prometheus_url: str | None, alertmanager_url: str | None, interval_s: float = 0.5,
+                 on_new: Callable[[str, dict[str, str]], None] | None = None) -> None:
+        self.on_new = on_new  # called (from the watcher's thread) when an alert is first seen firing
         self.prometheus_url = prometheus_url
         self.alertmanager_url = alertmanager_url
         self.interval_s = interval_s
@@ -167,12 +169,15 @@ class AlertWatcher:
         # Alertmanager adds no labels of its own, so both sources key the same alert the same way.
         key = (labels.get("alertname", ""), tuple(sorted(labels.items())))
         with self._lock:
+            new = key not in self._seen
             entry = self._seen.setdefault(key, {"labels": dict(labels), "annotations": dict(annotations),
                                                 "active_at": None, "delivered": None, "first_seen": now})
             if active_at is not None and entry["active_at"] is None:
                 entry["active_at"] = active_at
             if delivered is not None and entry["delivered"] is None:
                 entry["delivered"] = delivered
+        if new and self.on_new is not None:
+            self.on_new(key[0], dict(labels))
 
     def _hold_durations(self) -> dict[str, float]:
         """Each alerting rule's ``for``: an alert fires that long after it became active."""

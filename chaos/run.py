@@ -162,7 +162,8 @@ def wait_steady(backend: ChaosBackend, engines: tuple[str, ...],
 
 
 def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
-                   on_progress: Callable[[str], None] | None = None) -> Journal:
+                   on_progress: Callable[[str], None] | None = None,
+                   on_alert: Callable[[str, dict[str, str]], None] | None = None) -> Journal:
     """Run ``exp``; the journal, ledger and events land in ``out_dir``. Raises PlanError before touching
     anything when the experiment does not fit the platform; re-raises KeyboardInterrupt after rollbacks."""
     say = on_progress or (lambda _msg: None)
@@ -206,7 +207,7 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
                            prometheus_url=platform.prometheus_url, on_abort=abort,
                            check_every_s=exp.abort_check_every_s)
     gen.on_result = monitor.on_result
-    watcher = AlertWatcher(platform.prometheus_url, platform.alertmanager_url).start()
+    watcher = AlertWatcher(platform.prometheus_url, platform.alertmanager_url, on_new=on_alert).start()
     load_thread = threading.Thread(target=gen.run, name="chaos-load", daemon=True)
     interrupted = False
     try:

@@ -10,9 +10,11 @@ import httpx
 import typer
 from rich.table import Table
 
+from chaos.cli import app as chaos_app
 from enginewatch import runstate
 from enginewatch.console import console, fail
 from enginewatch.engine_cli import engine_app
+from enginewatch.gameday import gameday
 from enginewatch.runbook_cli import runbook
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -165,6 +167,17 @@ def up(fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: eng
 
 app.add_typer(engine_app, name="engine")
 app.command()(runbook)
+app.add_typer(chaos_app, name="chaos")
+app.command()(gameday)
+
+
+def _mount_subcommands() -> None:
+    from dashboards.cli import app as dashboards_app
+
+    app.add_typer(dashboards_app, name="dashboards", help="Build and lint the Grafana dashboards.")
+
+
+_mount_subcommands()
 
 
 def main() -> None:

@@ -160,7 +160,7 @@ def scale(engine: Annotated[str, typer.Argument(help="Engine to resize")],
 @engine_app.command("rollback-upgrade")
 def rollback_upgrade(engine: Annotated[str, typer.Argument(help="Engine to roll back")],
                      to_version: Annotated[str | None, typer.Option(
-                         "--to-version", help="Version to go back to (default: the one before the last upgrade)")] = None,
+                         "--to-version", help="Version to go back to (default: the one before the upgrade)")] = None,
                      orchestrator: OrchestratorOpt = None, token: TokenOpt = None, yes: YesOpt = False,
                      as_json: JsonOpt = False) -> None:
     """Go back to an earlier version of ENGINE, blue-green: start it, switch to it, drain the current one."""

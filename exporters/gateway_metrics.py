@@ -41,6 +41,9 @@ def _gauge(m: Metric, registry: CollectorRegistry) -> Gauge:
     return Gauge(m.client_name, m.help, m.labels, registry=registry)
 
 
+UPSTREAM_OUTCOMES = GATEWAY_UPSTREAM_REQUESTS.label_values["outcome"]
+
+
 @dataclass(eq=False)
 class EngineSeries:
     """The label children of one engine."""
@@ -55,6 +58,19 @@ class EngineSeries:
     engine: str
     _error_children: dict[str, Any] = field(default_factory=dict)
     _attempt_children: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every bounded error type exists from the start, at 0: a counter that first appears at 1
+        # has no increase() in Prometheus, and the first error of each type would go unseen.
+        for error_type in ERROR_TYPES:
+            self._error_children[error_type] = self._errors.labels(self.engine, error_type)
+
+    def init_cluster(self, cluster: str) -> None:
+        """Attempt counters of a cluster, at 0 for every outcome (see ``__post_init__``)."""
+        for outcome in UPSTREAM_OUTCOMES:
+            if (cluster, outcome) not in self._attempt_children:
+                self._attempt_children[(cluster, outcome)] = self._upstream_requests.labels(
+                    self.engine, cluster, outcome)
 
     def count_error(self, error_type: str) -> None:
         child = self._error_children.get(error_type)
@@ -88,6 +104,7 @@ class GatewayMetrics:
         if process:
             ProcessCollector(registry=r)  # the gateway's own CPU and memory: its saturation
         self._engines: dict[str, EngineSeries] = {}
+        self.engine(UNKNOWN_ENGINE)  # requests naming no known engine: series at 0 from the start
 
     def engine(self, name: str) -> EngineSeries:
         series = self._engines.get(name)
@@ -106,7 +123,9 @@ class GatewayMetrics:
 
     def track_upstream(self, engine: str, cluster: str, node: str, up: Callable[[], float],
                        breaker_state: Callable[[], float]) -> None:
-        """Upstream gauges are read at scrape time, so they are never stale between events."""
+        """Upstream gauges are read at scrape time, so they are never stale between events. The
+        engine's series are created here too, at 0, before its first query (see EngineSeries)."""
+        self.engine(engine).init_cluster(cluster)
         self.upstream_up.labels(engine, cluster, node).set_function(up)
         self.breaker_state.labels(engine, cluster, node).set_function(breaker_state)
 

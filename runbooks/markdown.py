@@ -45,7 +45,8 @@ def render(book: Playbook) -> str:
         source = "Prometheus" if run.source == "prometheus" else "the orchestrator"
         steps.append(f"{run.step}. **{run.title}** ({source}):\n\n   ```sh\n   {command} --step {run.step}\n   ```\n\n"
                      + "\n\n".join(_query_block(q, run.source) for q in run.queries))
-    mitigations = [f"{n}. {m.why[:1].upper()}{m.why[1:]}:\n\n   ```sh\n   {m.render()}\n   ```" for n, m in enumerate(book.mitigations, 1)]
+    mitigations = [f"{n}. {m.why[:1].upper()}{m.why[1:]}:\n\n   ```sh\n   {m.render()}\n   ```"
+                   for n, m in enumerate(book.mitigations, 1)]
     lines = [
         f"# {book.alert}",
         "",

@@ -21,8 +21,8 @@ _SELECTOR_RE = re.compile(rf"^\s*({_NAME})?\s*(?:\{{(.*)\}})?\s*$", re.S)
 WINDOW_RE = re.compile(r"\{\{\s*\.window\s*\}\}")
 # sum(rate(<selector>[{{.window}}])) and sum by (a, b) (rate(...)): the forms worth making structured.
 _SIMPLE_SUM_RE = re.compile(
-    rf"^\s*sum\s*(?:by\s*\(([\w\s,]*)\)\s*)?\(\s*rate\s*\(\s*(.+?)\s*\[\s*\{{\{{\s*\.window\s*\}}\}}\s*\]\s*\)\s*\)"
-    rf"\s*(?:by\s*\(([\w\s,]*)\)\s*)?$",
+    r"^\s*sum\s*(?:by\s*\(([\w\s,]*)\)\s*)?\(\s*rate\s*\(\s*(.+?)\s*\[\s*\{\{\s*\.window\s*\}\}\s*\]\s*\)\s*\)"
+    r"\s*(?:by\s*\(([\w\s,]*)\)\s*)?$",
     re.S,
 )
 

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from slo.model import SLO, EventsSLI
 from slo.promql import Matcher, Selector, SelectorQuery
 
@@ -144,3 +146,27 @@ def counter_values(phases: list[tuple[int, Fraction]], scrape: int) -> str:
         parts.append(f"{int(start)}+{int(inc)}x{samples - 1}")
         value = start + inc * (samples - 1)
     return " ".join(parts)
+
+
+# --- synthetic history (backfills, backtests, benchmarks) ------------------------------------------
+
+@dataclass(frozen=True)
+class Incident:
+    start: int  # seconds from the start of the history
+    duration: int
+    error_ratio: float
+
+
+def diurnal(n: int, step: int, low: float, high: float, phase: float = 0.0) -> np.ndarray:
+    """Events per second swinging between ``low`` and ``high`` once a day (10× swings: 10 → 100)."""
+    t = np.arange(n) * step
+    return low + (high - low) * 0.5 * (1 + np.sin(2 * np.pi * (t / 86400 + phase)))
+
+
+def error_ratios(n: int, step: int, baseline: np.ndarray | float, incidents: list[Incident]) -> np.ndarray:
+    ratio = np.broadcast_to(np.asarray(baseline, dtype=float), (n,)).copy()
+    t = np.arange(n) * step
+    for inc in incidents:
+        sel = (t >= inc.start) & (t < inc.start + inc.duration)
+        ratio[sel] = np.maximum(ratio[sel], inc.error_ratio)
+    return ratio

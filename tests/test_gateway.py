@@ -34,6 +34,7 @@ from exporters.contract import (
     GATEWAY_UPSTREAM_REQUESTS,
     GATEWAY_UPSTREAM_UP,
 )
+from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,6 +60,7 @@ class Pod:
 class Fleet:
     root: Path
     storage: Path
+    otel_env: dict[str, str]
     pods: dict[str, Pod] = field(default_factory=dict)
     revision: int = 0
     gateway: ManagedProcess | None = None
@@ -76,7 +78,7 @@ class Fleet:
             "engines.node", "--engine", ENGINE, "--cluster", cluster, "--node", node, "--pod", name,
             "--version", "v1", "--type", "S", "--storage", str(self.storage), "--port", "0",
             "--port-file", str(port_file), "--grace", "2", "--query-timeout", "20",
-        ), log_path=self.root / f"{name}.log").start()
+        ), log_path=self.root / f"{name}.log", env=self.otel_env).start()
         pod = self.pods[name] = Pod(cluster, node, name, proc, port_file)
         return pod
 
@@ -127,10 +129,16 @@ class Fleet:
         return total
 
 
+def _otel_env(receiver: OtlpReceiver) -> dict[str, str]:
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_BSP_SCHEDULE_DELAY": "200"}
+
+
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Fleet]:
+    """Traced nodes (to the session's OTLP receiver) behind an untraced gateway."""
     root = tmp_path_factory.mktemp("gateway")
-    f = Fleet(root, ensure_storage())
+    f = Fleet(root, ensure_storage(), _otel_env(otlp))
     try:
         started = [f.start_pod(c, n) for c, nodes in CLUSTERS.items() for n in nodes]
         for pod in started:
@@ -258,6 +266,25 @@ def test_client_errors(fleet: Fleet) -> None:
     assert doc["error_type"] == "invalid_sql" and doc["attempts"] == 1 and doc["pod"]
     assert r.headers["x-engine-node"] == doc["node"]
     assert fleet.metric(GATEWAY_ERRORS.name, engine=ENGINE, error_type="invalid_sql") == before + 1
+
+
+def test_deadline_exceeded_is_504_timeout(fleet: Fleet) -> None:
+    slow = "SELECT sum(a.l_quantity * b.l_quantity) FROM lineitem a CROSS JOIN lineitem b"
+    started = time.monotonic()
+    r = fleet.query(slow, deadline_s=0.5)
+    assert r.status_code == 504, r.text
+    assert r.json()["error_type"] == "timeout" and r.json()["attempts"] == 1
+    assert time.monotonic() - started < 5  # the node stops at the client's deadline, not its own 20 s
+
+
+def test_no_routable_node_is_503_unavailable(fleet: Fleet, restore: None) -> None:
+    for pod in fleet.pods:
+        assert fleet.admin("POST", f"/admin/pods/{pod}/drain", {}).status_code == 200
+    r = fleet.query()
+    assert r.status_code == 503, r.text
+    doc = r.json()
+    assert doc["error_type"] == "unavailable" and doc["attempts"] == 0 and doc["pod"] is None
+    assert "x-engine-pod" not in r.headers and r.headers["x-attempts"] == "0"
 
 
 def test_admin_api_requires_the_token(fleet: Fleet) -> None:
@@ -389,3 +416,44 @@ def test_metrics_pass_promtool(fleet: Fleet) -> None:
     result = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+
+
+def _spans_of(otlp: OtlpReceiver, trace_id: str, names: set[str]) -> dict[str, ReceivedSpan]:
+    spans = otlp.wait_for(lambda ss: names <= {s.name for s in ss if s.trace_id == trace_id}, timeout=15)
+    return {s.name: s for s in spans if s.trace_id == trace_id}
+
+
+def test_untraced_gateway_forwards_the_clients_trace_context(fleet: Fleet, otlp: OtlpReceiver) -> None:
+    trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    r = fleet.client.post(fleet.url + "/query", json={"engine": ENGINE, "sql": "SELECT 1"},
+                          headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+    assert r.status_code == 200
+    node = _spans_of(otlp, trace_id, {"node.query"})["node.query"]
+    assert node.parent_span_id == parent and node.resource.get("service.instance.id") == r.json()["pod"]
+
+
+def test_traced_gateway_spans_the_query_and_each_attempt(fleet: Fleet, otlp: OtlpReceiver,
+                                                         tmp_path: Path) -> None:
+    port_file = tmp_path / "gateway.port"
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    gateway = ManagedProcess("gateway-traced", python_module(
+        "engines.gateway", "--topology", str(fleet.topology_path), "--port-file", str(port_file),
+        "--admin-token-file", str(token_file),
+    ), log_path=tmp_path / "gateway.log", env=fleet.otel_env).start()
+    try:
+        wait_until(lambda: port_file.exists() or not gateway.alive, 30, what="traced gateway to listen")
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+        wait_until(lambda: fleet.client.post(url + "/query", json={"engine": ENGINE, "sql": "SELECT 1"},
+                                             headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+                                             ).status_code == 200, 10, what="a traced query")
+    finally:
+        code = gateway.stop(grace=5)
+    assert code == 0, gateway.log_tail()  # SIGTERM: graceful, and the last spans flushed on the way out
+    spans = _spans_of(otlp, trace_id, {"gateway.query", "gateway.attempt", "node.query"})
+    query, attempt, node = spans["gateway.query"], spans["gateway.attempt"], spans["node.query"]
+    assert query.parent_span_id == parent and query.service_name == "enginewatch-gateway"
+    assert attempt.parent_span_id == query.span_id and attempt.attributes["enginewatch.attempt"] == 1
+    assert node.parent_span_id == attempt.span_id  # the traceparent went to the node
+    assert attempt.attributes["enginewatch.pod"] == node.resource.get("service.instance.id")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from engines.gateway.attempt import AttemptResult, Outcome
 from engines.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
@@ -18,6 +19,8 @@ from engines.gateway.routing import choose
 from engines.gateway.topology import Topology, TopologyWatcher
 from engines.gateway.upstream import InFlight, Upstream
 from engines.process import write_atomic
+from exporters.contract import ERROR_TYPES, GATEWAY_ERRORS, GATEWAY_UPSTREAM_REQUESTS, GATEWAY_UPSTREAM_UP
+from exporters.gateway_metrics import GatewayMetrics
 
 
 class Clock:
@@ -298,3 +301,27 @@ def test_attempts_are_spliced_into_the_node_answer() -> None:
     assert json.loads(_with_attempts(body, 2)) == {"columns": ["x"], "rows": [[1]], "pod": "p",
                                                    "attempts": 2}
     assert json.loads(_with_attempts(b"{}", 1)) == {"attempts": 1}
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+def test_metrics_exist_at_zero_before_the_first_event_and_upstreams_come_and_go() -> None:
+    def samples(m: GatewayMetrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        body, _ = m.exposition(None)
+        return {tuple(sorted(s.labels.items())): s.value
+                for f in text_string_to_metric_families(body.decode()) for s in f.samples if s.name == name}
+
+    m = GatewayMetrics(process=False)
+    up = {"value": 1.0}
+    m.track_upstream("sales", "c1", "n1", up=lambda: up["value"], breaker_state=lambda: 0.0)
+    errors = samples(m, GATEWAY_ERRORS.name)
+    # Counters that first appear at 1 have no increase() in Prometheus: every bounded value starts at 0.
+    assert {dict(k)["error_type"] for k, v in errors.items() if dict(k)["engine"] == "sales" and v == 0} \
+        == set(ERROR_TYPES)
+    assert len(samples(m, GATEWAY_UPSTREAM_REQUESTS.name)) == 4
+    m.engine("sales").count_error("something unbounded")
+    assert samples(m, GATEWAY_ERRORS.name)[(("engine", "sales"), ("error_type", "internal"))] == 1
+    up["value"] = 0.0  # read at scrape time
+    assert list(samples(m, GATEWAY_UPSTREAM_UP.name).values()) == [0.0]
+    m.untrack_upstream("sales", "c1", "n1")
+    assert samples(m, GATEWAY_UPSTREAM_UP.name) == {}

@@ -158,6 +158,7 @@ def test_sigterm_of_a_node_under_load_drains_gracefully(stack) -> None:
     time.sleep(2)
     for t in senders:
         t.start()
+    time.sleep(0.5)  # both direct requests have reached the node: each runs for seconds
     wait_until(lambda: httpx.get(f"{victim.url}/status", timeout=2).json()["running"] >= 1, 10,
                what="slow queries running on the victim")
     t_signal = time.time()
@@ -171,6 +172,7 @@ def test_sigterm_of_a_node_under_load_drains_gracefully(stack) -> None:
     thread.join(90)
     df: pd.DataFrame = gen.ledger.frame()
     assert (df.status == "ok").all(), df[df.status != "ok"]
+
     def exits() -> list:
         return [e for e in stack.orchestrator.events(kind="pod_exited") if e.pod == victim.pod and e.ts >= t_signal]
 

@@ -20,11 +20,12 @@ def process_status(pid: int) -> str | None:
     return None if status == psutil.STATUS_ZOMBIE else status
 
 
-def node_status(url: str | None, timeout: float = 0.5) -> dict[str, Any] | None:
+def node_status(url: str | None, timeout: float = 0.5, client: httpx.Client | None = None) -> dict[str, Any] | None:
+    """The node's GET /status. Pass a client: busy targeting polls this in a tight loop."""
     if not url:
         return None
     try:
-        r = httpx.get(f"{url}/status", timeout=timeout)
+        r = (client or httpx).get(f"{url}/status", timeout=timeout)
         data = r.json() if r.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None

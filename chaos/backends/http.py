@@ -24,6 +24,7 @@ class HttpBackend:
         self.url = orchestrator_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {admin_token}"}
         self._client = client or httpx.Client(timeout=10.0)
+        self._urls: dict[str, str | None] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -53,7 +54,9 @@ class HttpBackend:
         return data
 
     def pods(self) -> list[PodInfo]:
-        return [PodInfo.from_dict(p) for p in self._get("/v1/pods")]
+        pods = [PodInfo.from_dict(p) for p in self._get("/v1/pods")]
+        self._urls = {p.pod: p.url for p in pods}
+        return pods
 
     def engines(self) -> list[EngineInfo]:
         return [EngineInfo.from_dict(e) for e in self._get("/v1/engines")]
@@ -92,5 +95,6 @@ class HttpBackend:
         return _os.process_status(pid)
 
     def node_status(self, pod: str) -> dict[str, Any] | None:
-        url = next((p.url for p in self.pods() if p.pod == pod), None)
-        return _os.node_status(url)
+        # URLs from the last listing: busy targeting polls this in a tight loop right after one.
+        url = self._urls.get(pod) or next((p.url for p in self.pods() if p.pod == pod), None)
+        return _os.node_status(url, client=self._client)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodInfo, Unsupported
 from chaos.backends import _os
 from engines.orchestrator import OrchestratorError
@@ -23,6 +25,7 @@ class LocalBackend:
     def __init__(self, orchestrator: Orchestrator, stack: Stack | None = None) -> None:
         self.orchestrator = orchestrator
         self.stack = stack
+        self._client = httpx.Client(timeout=0.5)
 
     @classmethod
     def from_stack(cls, stack: Stack) -> LocalBackend:
@@ -71,8 +74,11 @@ class LocalBackend:
         return _os.process_status(pid)
 
     def node_status(self, pod: str) -> dict[str, Any] | None:
-        url = next((p.url for p in self.pods() if p.pod == pod), None)
-        return _os.node_status(url)
+        try:
+            url = self.orchestrator.pod(pod).url
+        except OrchestratorError:
+            return None
+        return _os.node_status(url, client=self._client)
 
     @staticmethod
     def _operation(call: Any) -> dict[str, Any]:

@@ -142,6 +142,8 @@ def experiment_section(journal: Journal, chart: str | None, level: int = 2,
                   f"**{_pct(f.get('budget_consumed'))}** of the {budget.subject} budget"
                   + (f"; Prometheus says {_pct(f.get('prometheus_budget_consumed'))}"
                      if f.get("prometheus_budget_consumed") is not None else ""), ""]
+    else:
+        lines += [f"{h}# Budget consumed", "- not measured", ""]
     for title, body in (extra or {}).items():
         lines += [f"{h}# {title}", "", body, ""]
     if chart:

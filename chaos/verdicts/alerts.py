@@ -1,14 +1,18 @@
 """Alerts that fired during the experiment against those expected (and forbidden).
 
 An observation carries when the rule became active (Prometheus ``activeAt``: the detection) and when
-Alertmanager first showed it (the delivery). ``page_detection_s`` is the theoretical time for a total
-outage to page under a window profile: the fastest page tier fires once the error ratio over both of
-its windows exceeds burn rate x (1 - objective); with 100 % errors from t0 that takes that ratio times
-each window, plus one scrape (the errors must reach Prometheus) and one rule evaluation.
+Alertmanager first showed it (the delivery).
+
+Page detection, as the SLO generator's promtool tests define it (slo/promtest.py): a total outage
+crosses the fastest page tier's threshold after ``burn rate x error budget x long window`` in theory;
+the generated rules measure errors over a base window from scraped counters, so the bound adds one
+base window and one scrape, rounded up to an evaluation. The game day goal adds two evaluation
+intervals to that bound.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,40 +37,36 @@ class AlertObservation:
 
 @dataclass(frozen=True)
 class DetectionBudget:
-    theoretical_s: float
+    theoretical_s: float  # burn rate x error budget x long window: an ideal signal crossing the threshold
+    bound_s: float  # plus a base window and a scrape of measurement delay, rounded up to an evaluation
     evaluation_interval_s: float
     tier: str
 
     @property
     def goal_s(self) -> float:
-        return self.theoretical_s + 2 * self.evaluation_interval_s
+        return self.bound_s + 2 * self.evaluation_interval_s
 
 
-def page_detection(objective: float, tiers: Sequence[tuple[str, str, float, float, float]],
+def page_detection(objective: float, tiers: Sequence[tuple[str, str, float, float]], *, base_window_s: float,
                    scrape_interval_s: float, evaluation_interval_s: float) -> DetectionBudget:
-    """``tiers``: (name, severity, burn rate, long window s, short window s). The fastest page tier wins."""
-    best: DetectionBudget | None = None
-    for name, severity, burn, long_w, short_w in tiers:
-        if severity != "page":
+    """``tiers``: (name, severity, burn rate, long window s), in profile order; the first page tier pages
+    first (the fastest), as in slo/promtest.py."""
+    for name, severity, burn, long_w in tiers:
+        if severity != "page" or burn * (1 - objective) >= 1:
             continue
-        threshold = burn * (1 - objective)
-        if threshold >= 1:
-            continue  # can never fire
-        t = max(threshold * long_w, threshold * short_w) + scrape_interval_s + evaluation_interval_s
-        if best is None or t < best.theoretical_s:
-            best = DetectionBudget(t, evaluation_interval_s, name)
-    if best is None:
-        raise ValueError("no page tier can fire at this objective")
-    return best
+        theoretical = burn * (1 - objective) * long_w
+        bound = math.ceil((theoretical + base_window_s + scrape_interval_s) / evaluation_interval_s)
+        return DetectionBudget(theoretical, bound * evaluation_interval_s, evaluation_interval_s, name)
+    raise ValueError("no page tier can fire at this objective")
 
 
 def local_page_detection(objective: float) -> DetectionBudget:
-    """The 'local' window profile of slo/ (1 s scrapes and evaluations)."""
+    """The 'local' window profile of slo/ (1 s scrapes and evaluations, 3 s base window)."""
     from slo.windows import LOCAL
 
-    tiers = [(t.name, t.severity, float(t.burn_rate(LOCAL.period)), float(t.long_window), float(t.short_window))
-             for t in LOCAL.tiers]
-    return page_detection(objective, tiers, LOCAL.scrape_interval, LOCAL.interval)
+    tiers = [(t.name, t.severity, float(t.burn_rate(LOCAL.period)), float(t.long_window)) for t in LOCAL.tiers]
+    return page_detection(objective, tiers, base_window_s=LOCAL.base_window, scrape_interval_s=LOCAL.scrape_interval,
+                          evaluation_interval_s=LOCAL.interval)
 
 
 def _matches(obs: AlertObservation, want: ExpectedAlert) -> bool:
@@ -80,6 +80,7 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
     figures: dict[str, Any] = {"fired": sorted({o.name for o in observed}), "fault_ts": fault_ts}
     if detection is not None:
         figures["page_detection_theoretical_s"] = detection.theoretical_s
+        figures["page_detection_bound_s"] = detection.bound_s
         figures["page_detection_goal_s"] = detection.goal_s
     for want in expected:
         hits = [o for o in observed if _matches(o, want)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -73,7 +72,7 @@ async def _read_body(receive: Receive) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message: dict[str, Any] = await receive()
+        message = await receive()
         if message["type"] != "http.request":  # http.disconnect
             return None
         chunk = message.get("body", b"")

@@ -36,7 +36,6 @@ UPSTREAM_OUTCOME: dict[Outcome, str] = {
 }
 
 
-
 @dataclass(slots=True)
 class AttemptResult:
     upstream: Upstream

@@ -42,11 +42,12 @@ class Dispatcher:
         out_of_time = False
         for n in range(1, self.policy.max_attempts + 1):
             if n > 1:
-                delay = self.policy.backoff.delay(n - 1)
-                if loop.time() + delay >= deadline:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
                     out_of_time = True
                     break
-                await asyncio.sleep(delay)
+                # Never sleep away the time the retry itself needs.
+                await asyncio.sleep(min(self.policy.backoff.delay(n - 1), remaining / 2))
             # Looked up again on every attempt: a retry follows an active-cluster switch or a
             # topology reload that happened while the previous attempt was in flight.
             view = self.registry.engines.get(q.engine)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -15,12 +18,33 @@ from engines.process import bind_socket, write_atomic
 log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """Our signal handling, not uvicorn's: after a graceful shutdown uvicorn re-raises the signal,
+    which would kill the process before ``main`` flushes the last spans and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._exit)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _exit(self) -> None:
+        # A second signal forces the exit, without waiting for in-flight requests (uvicorn's meaning).
+        self.force_exit = self.should_exit
+        self.should_exit = True
+
+
 async def serve(config: GatewayConfig, port: int = 0, port_file: Path | None = None) -> None:
-    """Run until SIGINT/SIGTERM (uvicorn's handlers); then finish in-flight requests and return."""
+    """Run until SIGTERM or SIGINT; then finish in-flight requests (5 s at most) and return."""
     sock = bind_socket(port)  # port 0: the kernel picks a free port, so busy ports never collide
     bound = sock.getsockname()[1]
     gateway = Gateway(config)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         create_app(gateway), http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5, timeout_keep_alive=5,
         # Loopback clients, no reverse proxy in front: X-Forwarded-* handling is per-request cost

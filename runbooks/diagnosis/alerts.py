@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from runbooks.diagnosis.context import Check, Context
-from runbooks.diagnosis.model import Finding
+from runbooks.diagnosis.model import Finding, Level
 
 _SUBJECT_LABELS = ("engine", "cluster", "pod", "job", "slo")
 
@@ -31,7 +31,7 @@ def active(alert: str) -> Check:
             if ctx.scope.engine and "engine" not in labels and "slo" not in labels:
                 continue
             subject = ", ".join(f"{k} {labels[k]}" for k in _SUBJECT_LABELS if k in labels) or "the platform"
-            level = "problem" if a.state == "firing" else "info"
+            level: Level = "problem" if a.state == "firing" else "info"
             found.append(Finding(level, f"{alert} is {a.state} for {subject} since {_since(a.active_at)}", title,
                                  labels.get("engine"), labels.get("cluster"), labels.get("pod")))
             for key in ("engine", "cluster", "pod"):

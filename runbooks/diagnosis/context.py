@@ -139,9 +139,12 @@ class Context:
                 raise CheckError(f"the orchestrator answered {e.status}: {e}") from None
         return self._cache[label]
 
-    def engines(self) -> list[dict[str, Any]]:
+    def all_engines(self) -> list[dict[str, Any]]:
         engines: list[dict[str, Any]] = self._get("GET /v1/engines", lambda o: o.engines())
-        return [e for e in engines if self.scope.covers(e["name"])]
+        return engines
+
+    def engines(self) -> list[dict[str, Any]]:
+        return [e for e in self.all_engines() if self.scope.covers(e["name"])]
 
     def pods(self) -> list[dict[str, Any]]:
         pods: list[dict[str, Any]] = self._get("GET /v1/pods", lambda o: o.pods())

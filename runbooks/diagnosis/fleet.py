@@ -45,7 +45,9 @@ def _engine_facts(ctx: Context, engines: list[dict[str, Any]]) -> None:
 def _capacity(ctx: Context) -> list[Finding]:
     engines = ctx.engines()
     if ctx.scope.engine and not engines:
-        return [Finding("problem", f"the orchestrator knows no engine {ctx.scope.engine!r}", CAPACITY)]
+        known = listing(e["name"] for e in ctx.all_engines())
+        return [Finding("problem", f"the orchestrator knows no engine {ctx.scope.engine!r}; known: {known}",
+                        CAPACITY)]
     _engine_facts(ctx, engines)
     found = []
     for e in engines:
@@ -103,7 +105,8 @@ def _timeline(ctx: Context) -> list[Finding]:
         elif e["kind"] in ("pod_unready", "pod_ready", "pod_started"):
             last_probe[pod] = e
         elif e["kind"] == "pod_signaled":
-            found.append(Finding("info", f"pod {pod} was sent SIG{e.get('signal')} {ago(e['ts'])}", TIMELINE,
+            signame = "SIG" + str(e.get("signal", "?")).removeprefix("SIG")
+            found.append(Finding("info", f"pod {pod} was sent {signame} {ago(e['ts'])}", TIMELINE,
                                  e.get("engine"), e.get("cluster"), pod))
         elif e["kind"] == "pod_unhealthy":
             found.append(Finding("problem", f"pod {pod} failed its liveness probe ({e.get('why', 'no answer')}) "

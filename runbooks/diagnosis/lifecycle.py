@@ -7,7 +7,7 @@ from collections import defaultdict
 from alerts.promql import by
 from exporters import contract as c
 from runbooks.diagnosis.context import Check, Context
-from runbooks.diagnosis.model import Finding
+from runbooks.diagnosis.model import Finding, Level
 from runbooks.diagnosis.words import count
 
 STATE = "Engine lifecycle state"
@@ -20,7 +20,7 @@ def _state(ctx: Context) -> list[Finding]:
     found = []
     for s in sorted(samples, key=lambda s: s.labels.get("engine", "")):
         engine, state = s.labels.get("engine"), s.labels.get("state")
-        level = "ok" if state == "RUNNING" else "problem"
+        level: Level = "ok" if state == "RUNNING" else "problem"
         found.append(Finding(level, f"engine {engine} is {state}", STATE, engine))
     return found or [Finding("info", "Prometheus has no engine state (is the orchestrator scraped?)", STATE)]
 

@@ -34,7 +34,8 @@ def _scrapes(ctx: Context) -> list[Finding]:
         if s.value == 0:
             lb = s.labels
             found.append(Finding("problem", f"pod {lb.get('pod')} (cluster {lb.get('cluster')} of {lb.get('engine')}) "
-                                            "does not answer Prometheus' scrapes: it is hung or overloaded",
+                                            "does not answer Prometheus' scrapes: it is hung, overloaded or still "
+                                            "starting",
                                  SCRAPES, lb.get("engine"), lb.get("cluster"), lb.get("pod")))
             ctx.facts.suggest("pod", lb.get("pod"))
     for s in sorted(missing, key=lambda s: s.labels.get("pod", "")):

@@ -10,6 +10,7 @@ import math
 
 from alerts.profiles import PROFILES
 from alerts.promql import by
+from enginewatch.promapi import Sample
 from exporters import contract as c
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
@@ -27,7 +28,7 @@ CLUSTER = ("engine", "cluster")
 POD = ("engine", "cluster", "pod")
 
 
-def _by_cluster(samples: list) -> dict[tuple[str, str], float]:  # type: ignore[type-arg]
+def _by_cluster(samples: list[Sample]) -> dict[tuple[str, str], float]:
     return {(s.labels.get("engine", ""), s.labels.get("cluster", "")): s.value for s in samples}
 
 
@@ -88,7 +89,8 @@ def _memory(ctx: Context) -> list[Finding]:
                                  lb.get("engine"), lb.get("cluster"), lb.get("pod")))
     for s in spilled:
         found.append(Finding("info", f"pod {s.labels.get('pod')} spilled {s.value / 2**20:.0f} MiB to disk in "
-                                     f"{ctx.scope.window_text}", MEMORY, s.labels.get("engine"), pod=s.labels.get("pod")))
+                                     f"{ctx.scope.window_text}", MEMORY, s.labels.get("engine"),
+                             pod=s.labels.get("pod")))
     for s in oom:
         found.append(Finding("problem", f"pod {s.labels.get('pod')} failed {count(s.value)} queries with oom in "
                                         f"{ctx.scope.window_text}", MEMORY, s.labels.get("engine"),

@@ -12,7 +12,7 @@ from collections import defaultdict
 from alerts.promql import by
 from exporters import contract as c
 from runbooks.diagnosis.context import Check, Context
-from runbooks.diagnosis.model import Finding
+from runbooks.diagnosis.model import Finding, Level
 from runbooks.diagnosis.words import count, pct
 from slo import series
 from slo.model import SLO
@@ -36,7 +36,7 @@ def budget(slo: SLO) -> Check:
                 found.append(Finding("problem", f"{subject} has spent its whole error budget "
                                                 f"({pct(-s.value)} over)", BUDGET, engine))
             else:
-                level = "problem" if s.value < 0.25 else "ok"
+                level: Level = "problem" if s.value < 0.25 else "ok"
                 found.append(Finding(level, f"{subject} has {pct(s.value)} of its error budget left", BUDGET, engine))
         return found or [Finding("info", f"Prometheus has no budget series for SLO {slo.id} (SLO rules not loaded "
                                          "there, or no traffic yet)", BUDGET)]
@@ -57,7 +57,7 @@ def gateway_error_ratio(slo: SLO) -> Check:
             engine, ratio = s.labels.get("engine"), s.value
             if math.isnan(ratio):
                 continue
-            level = "problem" if ratio > allowed else "ok"
+            level: Level = "problem" if ratio > allowed else "ok"
             found.append(Finding(level, f"{pct(ratio)} of client queries to {engine} failed with platform errors in "
                                         f"{ctx.scope.window_text} (the SLO allows {pct(allowed)})", RATIO, engine))
         return found or [Finding("info", f"no client queries with a known outcome in {ctx.scope.window_text}", RATIO)]
@@ -81,7 +81,7 @@ def gateway_latency(slo: SLO, threshold_s: float, le: str) -> Check:
             engine = s.labels.get("engine")
             if math.isnan(s.value):
                 continue
-            level = "problem" if s.value > allowed else "ok"
+            level: Level = "problem" if s.value > allowed else "ok"
             found.append(Finding(level, f"{pct(s.value)} of successful queries to {engine} took longer than "
                                         f"{threshold_s:g} s in {ctx.scope.window_text} (the SLO allows "
                                         f"{pct(allowed)}); p99 {p99_by.get(engine, math.nan):.2f} s", LATENCY, engine))
@@ -116,11 +116,10 @@ def starts(threshold_s: float, le: str) -> Check:
     def run(ctx: Context) -> list[Finding]:
         h = c.ENGINE_OPERATION_DURATION
         w = ctx.scope.window
-        total = ctx.promql(f"sum {by('engine')} (increase({ctx.sel(h, h.count, job=c.JOB_ORCHESTRATOR, operation='start')}"
-                           f"[{w}]))")
-        good = ctx.promql(f"sum {by('engine')} (increase("
-                          f"{ctx.sel(h, h.bucket, job=c.JOB_ORCHESTRATOR, operation='start', outcome='success', le=le)}"
-                          f"[{w}]))")
+        starts_sel = ctx.sel(h, h.count, job=c.JOB_ORCHESTRATOR, operation="start")
+        fast_sel = ctx.sel(h, h.bucket, job=c.JOB_ORCHESTRATOR, operation="start", outcome="success", le=le)
+        total = ctx.promql(f"sum {by('engine')} (increase({starts_sel}[{w}]))")
+        good = ctx.promql(f"sum {by('engine')} (increase({fast_sel}[{w}]))")
         good_by = {s.labels.get("engine"): s.value for s in good}
         found = []
         for s in sorted(total, key=lambda s: s.labels.get("engine", "")):
@@ -128,7 +127,7 @@ def starts(threshold_s: float, le: str) -> Check:
             if not n:
                 continue
             slow = n - count(good_by.get(engine, 0.0))
-            level = "problem" if slow else "ok"
+            level: Level = "problem" if slow else "ok"
             found.append(Finding(level, f"{engine}: {slow} of {n} starts in {ctx.scope.window_text} failed or took "
                                         f"longer than {threshold_s:g} s", STARTS, engine))
         return found or [Finding("info", f"no engine started in {ctx.scope.window_text}", STARTS)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alerts import platform as pl
 from alerts.profiles import TRANSITION_STATES
 from runbooks.diagnosis import alerts, fleet, gateway, lifecycle
+from runbooks.diagnosis.context import Check
 from runbooks.playbooks.common import FAILOVER, RESTART_POD, ROLLBACK, SCALE_OUT
 from runbooks.playbooks.model import Mitigation, Playbook
 
@@ -37,7 +38,7 @@ def playbooks(summaries: dict[str, str]) -> list[Playbook]:
     out = []
     for state in TRANSITION_STATES:
         name = pl.ENGINE_STUCK[state]
-        checks = (alerts.active(name), lifecycle.state, fleet.operations, fleet.capacity, fleet.pods,
+        checks: tuple[Check, ...] = (alerts.active(name), lifecycle.state, fleet.operations, fleet.capacity, fleet.pods,
                   fleet.timeline, lifecycle.operations)
         if state == "DRAINING":
             checks += (lifecycle.drains,)

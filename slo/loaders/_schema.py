@@ -75,3 +75,12 @@ def query(text: str, *, file: str, slo: str | None, field: str) -> tuple[Query, 
         return SelectorQuery(parse_selector(text)), None
     except ValueError as exc:
         raise SpecError(str(exc), file=file, slo=slo, field=field) from None
+
+
+def window_query(text: str, *, file: str, slo: str | None,
+                 field: str) -> tuple[Query, tuple[str, ...] | None]:
+    """A ``{{.window}}`` template, as Sloth requires for every SLI query."""
+    try:
+        return parse_window_template(text)
+    except ValueError as exc:
+        raise SpecError(str(exc), file=file, slo=slo, field=field) from None

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from slo.errors import NotSupportedError, SpecError
-from slo.loaders._schema import Strict, duration, query, validate
+from slo.loaders._schema import Strict, duration, validate, window_query
 from slo.loaders.sloth_plugins import check_slo_plugin, sli_from_plugin
 from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy, RawSLI, TierOverride, percent_to_objective
 from slo.promql import TemplateQuery
@@ -137,9 +137,9 @@ def _to_model(spec: _Spec, raw: _SLO, file: str, where: str) -> SLO:
         raise SpecError("exactly one of events, raw and plugin is required", field=f"{where}.sli")
     sli: EventsSLI | RawSLI
     if raw.sli.events:
-        bad, bad_by = query(raw.sli.events.error_query, file=file, slo=raw.name,
+        bad, bad_by = window_query(raw.sli.events.error_query, file=file, slo=raw.name,
                             field=f"{where}.sli.events.error_query")
-        total, total_by = query(raw.sli.events.total_query, file=file, slo=raw.name,
+        total, total_by = window_query(raw.sli.events.total_query, file=file, slo=raw.name,
                                 field=f"{where}.sli.events.total_query")
         if bad_by != total_by:  # mixed forms: keep both as written
             bad, total = _as_template(raw.sli.events.error_query), _as_template(raw.sli.events.total_query)

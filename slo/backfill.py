@@ -1,0 +1,191 @@
+"""History into a real Prometheus: OpenMetrics → TSDB blocks, recording rules evaluated over the past.
+
+Used to prove the rules and the evaluator against real data: ``promtool tsdb create-blocks-from
+openmetrics`` writes raw history, ``record()`` evaluates recording rules over it with range queries
+(as ``promtool tsdb create-blocks-from rules`` does, but also for rules that read other rules of the
+same group, which promtool cannot), and ``LocalPrometheus`` serves the result on loopback.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from engines.process import LOOPBACK, ManagedProcess, free_port, wait_until
+from slo.errors import DataSourceError
+from slo.promapi import Prometheus
+from slo.promql import parse_selector
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+@dataclass
+class Samples:
+    """One series: name, labels, timestamps (s) and values."""
+
+    name: str
+    labels: dict[str, str]
+    timestamps: np.ndarray
+    values: np.ndarray
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{v}"'.replace("\n", "\\n") for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+def openmetrics(series: Iterable[Samples]) -> str:
+    """OpenMetrics text; series of one name are written together, as the format requires."""
+    by_name: dict[str, list[Samples]] = {}
+    for s in series:
+        by_name.setdefault(s.name, []).append(s)
+    lines: list[str] = []
+    for name, group in by_name.items():
+        for s in group:
+            prefix = name + _labels(s.labels) + " "
+            ok = np.isfinite(s.values)
+            lines.extend(prefix + f"{v!r} {int(t)}" for t, v in zip(s.timestamps[ok].tolist(),
+                                                                     s.values[ok].tolist(), strict=True))
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def create_blocks(text: str, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as f:
+        f.write(text)
+        path = Path(f.name)
+    try:
+        run = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path),
+                              str(data_dir)], capture_output=True, text=True, timeout=600)
+    finally:
+        path.unlink(missing_ok=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"promtool create-blocks-from openmetrics failed: {run.stderr.strip()}")
+
+
+class LocalPrometheus:
+    """A Prometheus we start on loopback over a TSDB directory, and stop by PID."""
+
+    def __init__(self, data_dir: Path, rule_files: list[Path] | None = None, log: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.rule_files = rule_files or []
+        self.log = log or data_dir.parent / "prometheus.log"
+        self.port = 0
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> LocalPrometheus:
+        config = self.data_dir.parent / "prometheus.yml"
+        config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1m"},
+                                          "rule_files": [str(p) for p in self.rule_files]}))
+        self.port = free_port()
+        self.process = ManagedProcess("prometheus", [
+            PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+            f"--web.listen-address={LOOPBACK}:{self.port}", "--storage.tsdb.retention.time=400d",
+            "--query.max-samples=1000000000", "--query.timeout=5m", "--web.enable-admin-api",
+        ], log_path=self.log).start()
+        client = Prometheus(self.url)
+        try:
+            wait_until(lambda: self._alive() and client.ready(), timeout, 0.1, "Prometheus ready")
+        except TimeoutError:
+            tail = self.process.log_tail()
+            self.stop()
+            raise RuntimeError(f"Prometheus did not become ready:\n{tail}") from None
+        finally:
+            client.close()
+        return self
+
+    def _alive(self) -> bool:
+        if self.process and not self.process.alive:
+            raise RuntimeError(f"Prometheus exited:\n{self.process.log_tail()}")
+        return True
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(grace=20)
+            self.process = None
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_REF = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^{}]*\})?(\s*\[)?")
+
+
+def inline(expr: str, recorded: dict[str, list[dict[str, Any]]]) -> str:
+    """``expr`` with instant references to recorded series replaced by the rules that record them."""
+
+    def replace(m: re.Match[str]) -> str:
+        name, braces, range_open = m.group(1), m.group(2) or "", m.group(3)
+        if name not in recorded:
+            return m.group(0)
+        selector = parse_selector(name + braces)
+        for rule in recorded[name]:
+            if all(mm.matches(rule.get("labels") or {}) for mm in selector.matchers):
+                if range_open:
+                    raise ValueError(f"cannot inline a range over {name}{braces}: backfill it instead")
+                return "(" + inline(rule["expr"], recorded) + ")"
+        return m.group(0)
+
+    return _REF.sub(replace, expr)
+
+
+def record(prom: Prometheus, rules: list[dict[str, Any]], start: float, end: float, step: int,
+           cache: dict[str, list[Any]] | None = None) -> list[Samples]:
+    """Evaluate recording rules over [start, end] every ``step`` seconds, as Prometheus would have.
+
+    Rules may read each other instantly (their definitions are inlined); identical expressions are
+    queried once.
+    """
+    recorded: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        recorded.setdefault(rule["record"], []).append(rule)
+    cache = {} if cache is None else cache
+    out: list[Samples] = []
+    for rule in rules:
+        expr = inline(rule["expr"], {k: [r for r in v if r is not rule] for k, v in recorded.items()})
+        key = f"{start}:{end}:{step}:{expr}"
+        if key not in cache:
+            try:
+                cache[key] = prom.query_range(expr, start, end, step)
+            except DataSourceError as exc:
+                raise DataSourceError(f"recording {rule['record']}: {exc}") from None
+        for s in cache[key]:
+            labels = {k: v for k, v in s.labels.items() if k != "__name__"}
+            labels.update(rule.get("labels") or {})
+            ts = np.array([p[0] for p in s.points])
+            vals = np.array([p[1] for p in s.points])
+            out.append(Samples(rule["record"], labels, ts, vals))
+    return out
+
+
+def counters(name: str, labels: dict[str, str], timestamps: np.ndarray, increments: np.ndarray) -> Samples:
+    """A counter scraped at ``timestamps`` that grew by ``increments`` during each interval."""
+    return Samples(name, labels, timestamps, np.cumsum(increments))
+
+
+def aligned_end(step: int, lag: int = 3 * 3600) -> int:
+    """A grid end safely in the past (blocks must not overlap the head) and aligned to ``step``."""
+    import time
+
+    return int(math.floor((time.time() - lag) / step) * step)

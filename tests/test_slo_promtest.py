@@ -1,0 +1,44 @@
+"""Generated promtool proofs pass, fail when the rules are wrong, and the committed copies are fresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slo import artifacts, platform_slos, promtest, rules
+from slo.windows import LOCAL
+from tests.test_slo_rules import promtool
+
+
+def test_committed_artifacts_are_up_to_date() -> None:
+    stale = artifacts.stale(artifacts.platform_artifacts())
+    assert not stale, f"regenerate with `enginewatch slo generate --platform`: {stale}"
+
+
+@pytest.mark.parametrize("stem", list(artifacts.PLATFORM_PROFILES.values()))
+def test_committed_rules_pass_promtool(stem: str) -> None:
+    check = promtool("check", "rules", f"{stem}.rules.yml", cwd=artifacts.ALERTS_DIR)
+    assert check.returncode == 0, check.stdout + check.stderr
+    test = promtool("test", "rules", f"{stem}.test.yml", cwd=artifacts.ALERTS_DIR)
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
+def test_local_profile_pages_a_total_outage_within_about_10s() -> None:
+    test = promtest.generate(platform_slos(), "x.yml", rules.Options(profile="local"))
+    availability = [d for d in test.detections if d.slo.endswith("availability")]
+    assert availability and all(d.bound <= 10 for d in availability)
+    assert LOCAL.scrape_interval == LOCAL.interval == 1
+
+
+def test_the_proofs_catch_a_wrong_threshold(tmp_path: Path) -> None:
+    slos = platform_slos()[:1]
+    rule_text, test_text = artifacts.render_rules(slos, rules.Options(), "r.yml")
+    (tmp_path / "r.yml").write_text(rule_text.replace("> 1.0\n", "> 0.9\n"))  # ticket-slow below 1x
+    (tmp_path / "t.yml").write_text(test_text)
+    run = promtool("test", "rules", "t.yml", cwd=tmp_path)
+    assert run.returncode != 0 and 'slo_tier=~\\"page-fast|page-slow|ticket-fast|ticket-slow' in run.stderr
+    assert "exp: nil" in run.stderr  # the 1x scenario expected silence and got an alert
+    (tmp_path / "r.yml").write_text(rule_text.replace("> 14.4\n", "> 144.0\n"))  # page too late
+    run = promtool("test", "rules", "t.yml", cwd=tmp_path)
+    assert run.returncode != 0 and 'slo_tier=\\"page-fast\\"' in run.stderr and "got: nil" in run.stderr
