@@ -14,7 +14,7 @@ from alerts import links as dash
 from alerts.links import Links
 from alerts.profiles import TRANSITION_STATES, AlertProfile, get_profile
 from alerts.promql import UP, by, on, sel
-from alerts.rule import AlertRule, RuleGroup
+from alerts.rule import AlertRule, RuleGroup, Severity
 from alerts.yamlfmt import dump
 from exporters import contract as c
 from slo.durations import format_duration as d
@@ -48,7 +48,7 @@ def stuck_alert_name(state: str) -> str:
 ENGINE_STUCK: dict[str, str] = {state: stuck_alert_name(state) for state in TRANSITION_STATES}
 
 #: Scrape jobs whose absence blinds alerts, and how loud that is. The SLO service only reports.
-ABSENT_SEVERITY: dict[str, str] = {NODE: "critical", GATEWAY: "critical", ORCHESTRATOR: "critical",
+ABSENT_SEVERITY: dict[str, Severity] = {NODE: "critical", GATEWAY: "critical", ORCHESTRATOR: "critical",
                                    c.JOB_SLO_SERVICE: "info"}
 
 
@@ -189,7 +189,7 @@ def exporter_target_absents(p: AlertProfile) -> tuple[AlertRule, ...]:
         jobs = [job for job, s in ABSENT_SEVERITY.items() if s == severity]
         expr = "\nor ".join(f"absent({sel(UP, job=job)})" for job in jobs)
         rules.append(AlertRule(
-            EXPORTER_TARGET_ABSENT, expr, severity,  # type: ignore[arg-type]
+            EXPORTER_TARGET_ABSENT, expr, severity,
             "Prometheus has no target for a scrape job.",
             "Prometheus has had no scrape target for job {{ $labels.job }} for "
             f"{d(p.absent_for)}: every alert and dashboard built on its metrics is blind.",

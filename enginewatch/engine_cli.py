@@ -80,10 +80,10 @@ def _apply(action: Callable[[], dict[str, Any]], as_json: bool) -> None:
             fail(f"refused by the orchestrator: {e}")
         detail = e.body.get("result")
         if as_json and detail:
-            console.print_json(json.dumps(detail))
+            typer.echo(json.dumps(detail, indent=2))
         fail(f"the operation failed: {e}", code=1)
     if as_json:
-        console.print_json(json.dumps(result))
+        typer.echo(json.dumps(result, indent=2))
         return
     console.print(f"{result.get('operation')} on {result.get('engine')}: {result.get('outcome')} in "
                   f"{result.get('seconds', 0):.1f}s", markup=False, highlight=False)

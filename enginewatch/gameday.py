@@ -113,15 +113,8 @@ def compute_goals(journals: Sequence[Journal], detection_goal_s: float | None) -
     from chaos.report.gameday import Goal
 
     def verdicts(kind: str, actions: set[str]) -> list[tuple[str, dict[str, Any]]]:
-        out = []
-        for j in journals:
-            faults = {f.step: f for f in j.faults}
-            for v in j.verdicts:
-                step = v.subject.split()[1] if v.subject.startswith("step ") else None
-                if v.kind == kind and step is not None and faults.get(int(step)) is not None \
-                        and faults[int(step)].action in actions:
-                    out.append((j.experiment, v.figures))
-        return out
+        return [(j.experiment, v.figures) for j in journals for v in j.verdicts
+                if v.kind == kind and v.figures.get("action") in actions]
 
     def query_figures(j: Journal) -> dict[str, Any]:
         return next((v.figures for v in j.verdicts if v.kind == "queries"), {})

@@ -71,7 +71,8 @@ def runbook(
             if client is not None:
                 client.close()
     if as_json:
-        console.print_json(json.dumps(result.to_dict()))
+        # Plain print: machines read this, and a console may wrap or colour what it prints.
+        typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         from runbooks.report import text
 

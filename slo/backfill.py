@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,37 @@ def openmetrics(series: Iterable[Samples]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def create_blocks(text: str, data_dir: Path) -> None:
+def create_blocks(series: list[Samples], data_dir: Path, chunk: int = 86400) -> None:
+    """Write the samples as TSDB blocks into ``data_dir``.
+
+    promtool re-reads its whole input for every 2-hour block it writes, so a month in one file takes
+    minutes; one file per day (a multiple of the block range, so blocks never overlap) takes seconds.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as f:
-        f.write(text)
-        path = Path(f.name)
-    try:
-        run = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path),
-                              str(data_dir)], capture_output=True, text=True, timeout=600)
-    finally:
-        path.unlink(missing_ok=True)
+    stamps = [s.timestamps for s in series if len(s.timestamps)]
+    if not stamps:
+        return
+    first = int(min(float(t.min()) for t in stamps)) // chunk * chunk
+    last = int(max(float(t.max()) for t in stamps))
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = []
+        for lo in range(first, last + 1, chunk):
+            part = []
+            for s in series:
+                sel = (s.timestamps >= lo) & (s.timestamps < lo + chunk)
+                if sel.any():
+                    part.append(Samples(s.name, s.labels, s.timestamps[sel], s.values[sel]))
+            if part:
+                path = Path(tmp) / f"{lo}.om"
+                path.write_text(openmetrics(part))
+                jobs.append(pool.submit(_promtool_import, path, data_dir))
+        for job in jobs:
+            job.result()
+
+
+def _promtool_import(path: Path, data_dir: Path) -> None:
+    run = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(data_dir)],
+                         capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         raise RuntimeError(f"promtool create-blocks-from openmetrics failed: {run.stderr.strip()}")
 

@@ -57,10 +57,13 @@ def _google(period: int) -> tuple[Tier, ...]:
     ])
 
 
-GOOGLE_30D = WindowProfile("google-30d", 30 * D, _google(30 * D), interval=60, base_window=120,
-                           budget_interval=300, scrape_interval=60, no_data_for=15 * 60)
-GOOGLE_28D = WindowProfile("google-28d", 28 * D, _google(28 * D), interval=60, base_window=120,
-                           budget_interval=300, scrape_interval=60, no_data_for=15 * 60)
+# The base window is the estimator's only lag (half of it at an incident's start, all of it at its
+# end): 1m keeps our alerts within one evaluation of Sloth's exact-range alerts. It needs two scrapes
+# per minute; with a slower scrape the base series vanish and SLONoData says so.
+GOOGLE_30D = WindowProfile("google-30d", 30 * D, _google(30 * D), interval=60, base_window=60,
+                           budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
+GOOGLE_28D = WindowProfile("google-28d", 28 * D, _google(28 * D), interval=60, base_window=60,
+                           budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
 _LOCAL_PERIOD = 12 * H
 LOCAL = WindowProfile("local", _LOCAL_PERIOD, _tiers(_LOCAL_PERIOD, [
     ("page-fast", "page", Fraction(2, 100), 60, 5, 0),
@@ -74,13 +77,13 @@ WORKBOOK_30D = WindowProfile("workbook-30d", 30 * D, _tiers(30 * D, [
     ("page-fast", "page", Fraction(2, 100), 1 * H, 5 * 60, 0),
     ("page-slow", "page", Fraction(5, 100), 6 * H, 30 * 60, 0),
     ("ticket-slow", "ticket", Fraction(10, 100), 3 * D, 6 * H, 0),
-]), interval=60, base_window=120, budget_interval=300, scrape_interval=60, no_data_for=15 * 60)
+]), interval=60, base_window=60, budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
 PYRRA_30D = WindowProfile("pyrra-30d", 30 * D, _tiers(30 * D, [
     ("page-fast", "page", "burn:14", 1 * H, 5 * 60, 2 * 60),
     ("page-slow", "page", "burn:7", 6 * H, 30 * 60, 15 * 60),
     ("ticket-fast", "ticket", "burn:2", 1 * D, 2 * H, 1 * H),
     ("ticket-slow", "ticket", "burn:1", 4 * D, 6 * H, 3 * H),
-]), interval=60, base_window=120, budget_interval=300, scrape_interval=60, no_data_for=15 * 60)
+]), interval=60, base_window=60, budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
 
 PROFILES: dict[str, WindowProfile] = {
     p.name: p for p in (GOOGLE_30D, GOOGLE_28D, LOCAL, WORKBOOK_30D, PYRRA_30D)

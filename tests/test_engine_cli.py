@@ -41,42 +41,63 @@ def wait_ready(orch: Any, timeout: float = 60.0) -> None:
 
 
 # --- refusals against the session's stack (read-only) ------------------------------------------------
+# Names are read from the live orchestrator: other tests of the session may have drained or upgraded.
 
-@pytest.mark.parametrize(("args", "message", "known"), [
-    (("drain-node", "sales-c9-n1"), "unknown pod 'sales-c9-n1'", ("sales-c1-n1", "analytics-c2-n2")),
-    (("restart-pod", "nope"), "unknown pod 'nope'", ("sales-c1-n1",)),
-    (("failover", "billing", "--to", "c1"), "unknown engine 'billing'", ("sales", "analytics")),
-    (("failover", "sales", "--to", "c1,c7"), "unknown cluster(s) c7 of engine sales", ("c1, c2",)),
-    (("scale", "payroll", "--clusters", "2"), "unknown engine 'payroll'", ("sales", "analytics")),
-    (("scale", "sales", "--clusters", "9"), "allows 1 to 4 clusters, not 9", ()),
-    (("rollback-upgrade", "sales"), "was never upgraded: give --to-version", ()),
-    (("rollback-upgrade", "sales", "--to-version", "v1"), "already runs v1", ()),
-])
+def _pods(stack: Any) -> list[str]:
+    return [p.pod for p in stack.orchestrator.pods()]
+
+
+def _clusters(stack: Any, engine: str) -> list[str]:
+    return [c.name for c in stack.orchestrator.engine(engine).clusters]
+
+
+REFUSALS: list[tuple[tuple[str, ...], str, Any]] = [
+    (("drain-node", "sales-c9-n1"), "unknown pod 'sales-c9-n1'", _pods),
+    (("restart-pod", "nope"), "unknown pod 'nope'", _pods),
+    (("failover", "billing", "--to", "c1"), "unknown engine 'billing'", lambda s: s.engines),
+    (("failover", "sales", "--to", "c1,c77"), "c77 of engine sales", lambda s: _clusters(s, "sales")),
+    (("scale", "payroll", "--clusters", "2"), "unknown engine 'payroll'", lambda s: s.engines),
+    (("scale", "sales", "--clusters", "9"), "allows 1 to 4 clusters, not 9", lambda s: []),
+]
+
+
+@pytest.mark.parametrize(("args", "message", "known"), REFUSALS, ids=lambda v: " ".join(v) if isinstance(v, tuple)
+                         else None)
 def test_unknown_or_impossible_targets_are_refused_with_exit_2(stack: Any, args: tuple[str, ...], message: str,
-                                                               known: tuple[str, ...]) -> None:
+                                                               known: Any) -> None:
     before = [e.to_dict() for e in stack.orchestrator.snapshot()]
     result = engine(*args, "--yes")
     assert result.exit_code == 2, result.output
     out = flat(result.output)
     assert message in out
-    for name in known:
+    for name in known(stack):
         assert name in out
     assert [e.to_dict() for e in stack.orchestrator.snapshot()] == before
 
 
+def test_rolling_back_to_the_running_version_is_refused(stack: Any) -> None:
+    current = stack.orchestrator.engine("sales").version
+    result = engine("rollback-upgrade", "sales", "--to-version", current, "--yes")
+    assert result.exit_code == 2
+    assert f"already runs {current}" in flat(result.output)
+
+
 def test_a_declined_confirmation_changes_nothing(stack: Any) -> None:
-    result = engine("failover", "sales", "--to", "c1", input="n\n")
+    active = stack.orchestrator.engine("sales").active_clusters
+    result = engine("failover", "sales", "--to", active[0], input="n\n")
     assert result.exit_code == 1
-    assert "route its queries to c1" in flat(result.output) and "aborted: nothing was changed" in result.output
-    assert stack.orchestrator.engine("sales").active_clusters == ("c1", "c2")
+    assert f"route its queries to {active[0]}" in flat(result.output)
+    assert "aborted: nothing was changed" in result.output
+    assert stack.orchestrator.engine("sales").active_clusters == active
 
 
 def test_a_wrong_token_is_refused(stack: Any) -> None:
-    result = engine("failover", "sales", "--to", "c1", "--yes", "--token", "not-the-token",
+    active = stack.orchestrator.engine("sales").active_clusters
+    result = engine("failover", "sales", "--to", active[0], "--yes", "--token", "not-the-token",
                     "--orchestrator", stack.orchestrator.url)
     assert result.exit_code == 2
     assert "refused by the orchestrator" in flat(result.output)
-    assert stack.orchestrator.engine("sales").active_clusters == ("c1", "c2")
+    assert stack.orchestrator.engine("sales").active_clusters == active
 
 
 def test_without_a_stack_it_says_how_to_point_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,19 +110,22 @@ def test_without_a_stack_it_says_how_to_point_it(tmp_path: Path, monkeypatch: py
 # --- reversible mitigations on the session's stack ---------------------------------------------------
 
 def test_failover_switches_and_switches_back(stack: Any) -> None:
+    active = stack.orchestrator.engine("sales").active_clusters
+    assert len(active) >= 2, "the default fleet serves sales from two clusters"
     try:
-        result = engine("failover", "sales", "--to", "c1", "--yes")
+        result = engine("failover", "sales", "--to", active[0], "--yes")
         assert result.exit_code == 0, result.output
         assert "failover on sales: success" in result.output
-        assert stack.orchestrator.engine("sales").active_clusters == ("c1",)
+        assert stack.orchestrator.engine("sales").active_clusters == (active[0],)
     finally:
-        back = engine("failover", "sales", "--to", "c1,c2", "--yes")
+        back = engine("failover", "sales", "--to", ",".join(active), "--yes")
         assert back.exit_code == 0, back.output
-    assert stack.orchestrator.engine("sales").active_clusters == ("c1", "c2")
+    assert stack.orchestrator.engine("sales").active_clusters == active
 
 
 def test_restart_pod_restarts_the_same_pod(stack: Any) -> None:
-    pod = "analytics-c1-n1"
+    wait_ready(stack.orchestrator)
+    pod = stack.orchestrator.engine("analytics").pods[0].pod
     before = stack.orchestrator.pod(pod)
     try:
         result = engine("restart-pod", pod, "--yes", "--json")
@@ -157,6 +181,8 @@ def test_scale_out_and_back(mini: Orchestrator) -> None:
 
 
 def test_rollback_upgrade_goes_back_to_the_previous_version(mini: Orchestrator) -> None:
+    never = mini_engine(mini, "rollback-upgrade", "mini")
+    assert never.exit_code == 2 and "was never upgraded: give --to-version" in flat(never.output)
     mini.upgrade("mini", "v2")
     assert mini.engine("mini").version == "v2"
     result = mini_engine(mini, "rollback-upgrade", "mini")

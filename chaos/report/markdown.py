@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos.journal import Journal
+from chaos.verdicts.alerts import label_summary
 from chaos.verdicts.base import Verdict
 
 #: Platform events worth a line in a timeline; the rest (backoff, probes) stay in the journal.
@@ -73,10 +74,11 @@ def timeline_rows(journal: Journal) -> list[tuple[float, str]]:
         who = e.get("pod") or e.get("engine") or ""
         rows.append((float(e["ts"]) - t0, f"{kind} {who} {_fmt(extra) if extra else ''}".strip()))
     for a in journal.alerts:
+        labels = label_summary(a.labels)
         if a.active_at is not None:
-            rows.append((a.active_at - t0, f"alert **{a.name}** fires (Prometheus)"))
+            rows.append((a.active_at - t0, f"alert **{a.name}** {labels} fires (Prometheus)"))
         if a.first_seen is not None and a.source == "alertmanager":
-            rows.append((a.first_seen - t0, f"alert {a.name} seen in Alertmanager"))
+            rows.append((a.first_seen - t0, f"alert {a.name} {labels} in Alertmanager"))
     for reason in journal.aborts:
         rows.append((journal.load_t1 - t0, f"**ABORT**: {reason}"))
     rows.append((journal.load_t1 - t0, "load ends; rollbacks: " + "; ".join(
@@ -101,7 +103,7 @@ def observations_table(verdicts: Sequence[Verdict]) -> list[str]:
 def figures_lines(verdicts: Sequence[Verdict]) -> list[str]:
     out = []
     for v in verdicts:
-        shown = {k: x for k, x in v.figures.items() if k not in ("per_pod", "fault_ts", "term_ts")}
+        shown = {k: x for k, x in v.figures.items() if k not in ("per_pod", "fault_ts", "term_ts", "step", "action")}
         out.append(f"- **{v.kind}** ({v.subject}): " + ", ".join(f"{k} {_fmt(x)}" for k, x in shown.items()))
         out += [f"  - {n}" for n in v.notes]
     return out

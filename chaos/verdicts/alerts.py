@@ -100,13 +100,14 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
     for name in forbidden:
         hits = [o for o in observed if o.name == name]
         criteria.append(Criterion(f"{name} did not fire", not hits, "== True", not hits))
-    notes = [f"{o.name} {_labels(o.labels)}: active {_rel(o.active_at, fault_ts)}, seen {_rel(o.first_seen, fault_ts)}"
-             for o in observed]
+    notes = [f"{o.name} {label_summary(o.labels)}: active {_rel(o.active_at, fault_ts)}, "
+             f"seen {_rel(o.first_seen, fault_ts)}" for o in observed]
     return Verdict("alerts", "alerts during the experiment", figures, tuple(criteria), tuple(notes))
 
 
-def _labels(labels: Mapping[str, str]) -> str:
-    keep = {k: v for k, v in labels.items() if k in ("engine", "severity", "slo", "cluster", "pod")}
+def label_summary(labels: Mapping[str, str]) -> str:
+    """The labels that tell one alert from another in a report line."""
+    keep = {k: v for k, v in labels.items() if k in ("engine", "severity", "slo", "slo_tier", "cluster", "pod")}
     return "{" + ", ".join(f"{k}={v}" for k, v in sorted(keep.items())) + "}"
 
 

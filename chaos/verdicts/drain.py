@@ -73,6 +73,8 @@ def drain_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: 
     worst_code = next((p["exit_code"] for p in per_pod if p["exit_code"] != 0), 0 if per_pod else None)
     drain_times = [p["drain_s"] for p in per_pod]
     figures: dict[str, Any] = {
+        "step": fault.step,
+        "action": fault.action,
         "pods": [p["pod"] for p in per_pod],
         "in_flight_at_term": sum(p["in_flight_at_term"] or 0 for p in per_pod),
         "finished_in_flight": sum(p["finished_in_flight"] for p in per_pod),

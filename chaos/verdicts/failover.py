@@ -55,6 +55,8 @@ def failover_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faul
     failures = int(platform_failed(hit).sum())
     moved = served[~served["pod"].isin(fault.pods)]
     figures: dict[str, Any] = {
+        "step": fault.step,
+        "action": fault.action,
         "fault_ts": fault.ts,
         "pods": list(fault.pods),
         "in_flight_at_fault": int(sum(fault.in_flight.values())),

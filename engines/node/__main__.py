@@ -27,7 +27,7 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
     parser.add_argument("--node", required=True)
     parser.add_argument("--pod", required=True)
     parser.add_argument("--version", default="v1")
-    parser.add_argument("--type", dest="node_type", choices=sorted(NODE_TYPES), default="S")
+    parser.add_argument("--type", dest="node_type", choices=list(NODE_TYPES), default="S")
     parser.add_argument("--storage", type=Path, default=None,
                         help="object storage directory (generated when missing; default: ENGINEWATCH_STORAGE "
                              "or ~/.cache/enginewatch/storage-v1)")

@@ -27,6 +27,8 @@ STARTS = "Engine starts, and those slower than the SLO threshold"
 def budget(slo: SLO) -> Check:
     def run(ctx: Context) -> list[Finding]:
         query = series.selector(series.BUDGET_REMAINING, slo.id)
+        if ctx.scope.engine and "engine" in slo.sli.group_by:
+            query = query[:-1] + f',engine="{ctx.scope.engine}"}}'
         samples = [s for s in ctx.promql(query) if ctx.scope.covers(s.labels.get("engine"))]
         found = []
         for s in sorted(samples, key=lambda s: s.labels.get("engine", "")):

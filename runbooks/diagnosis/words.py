@@ -41,9 +41,3 @@ def listing(items: Iterable[str]) -> str:
     items = list(items)
     return ", ".join(items) if items else "none"
 
-
-def where(engine: str | None, cluster: str | None = None) -> str:
-    """"cluster c2 of sales", or "sales"."""
-    if cluster:
-        return f"cluster {cluster} of {engine}"
-    return f"{engine}"

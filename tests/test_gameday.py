@@ -1,0 +1,78 @@
+"""`enginewatch gameday --suite short` end to end, in a subprocess: a second game day is refused while it
+runs, and it leaves a report whose JSON holds every goal figure, and no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.test_chaos_interrupt import descendants_while
+
+pytestmark = pytest.mark.timeout(420)
+
+GOALS = ("lost_queries", "failed_reads_node_faults", "failover_p99_killed_s", "failover_p99_hung_s",
+         "drain_failed_in_flight", "blue_green_failed_queries", "page_alert_s")
+
+
+def test_gameday_short_end_to_end(tmp_path: Path) -> None:
+    home, out = tmp_path / "home", tmp_path / "report"
+    env = {**os.environ, "ENGINEWATCH_HOME": str(home), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "enginewatch.cli", "gameday", "--suite", "short"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    seen: set[int] = set()
+    stop = threading.Event()
+    threading.Thread(target=descendants_while, args=(proc, stop, seen), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "stack.lock").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the game day did not take the lock"
+            time.sleep(0.2)
+        second = subprocess.run([*cmd, "--out", str(tmp_path / "second")], capture_output=True, text=True, env=env,
+                                timeout=60)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "already running" in second.stderr
+        output, _ = proc.communicate(timeout=400)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    elapsed = time.monotonic() - t0
+    assert proc.returncode in (0, 1), output
+    assert not (tmp_path / "second" / "gameday.json").exists()
+
+    doc = json.loads((out / "gameday.json").read_text())
+    assert doc["suite"] == "short" and doc["status"] in ("passed", "failed")
+    for key in GOALS:
+        goal = doc["goals"][key]
+        assert goal["measured"] is not None, (key, goal, output)
+        assert {"limit", "comparison", "ok", "description"} <= set(goal)
+    assert doc["goals"]["lost_queries"]["ok"], doc["goals"]["lost_queries"]
+    assert doc["page_detection"]["goal_s"] == 7
+    names = [e["experiment"] for e in doc["experiments"]]
+    assert names == ["node-faults", "blue-green-upgrade", "engine-outage"]
+    assert all(e["status"] in ("passed", "failed") for e in doc["experiments"])
+    assert all(r["ok"] for e in doc["experiments"] for r in e["rollbacks"])
+    assert doc["runbook_diagnoses"] and doc["runbook_diagnoses"][0]["alert"] == "GatewayAvailabilityBudgetBurn"
+
+    md = (out / "gameday.md").read_text()
+    assert md.index("## Goals") < md.index("## Experiments") < md.index("## Follow-ups")
+    assert "On-call diagnosis captured when the page fired" in md
+    for name in names:
+        assert (out / name / "chart.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / name / "ledger.parquet").stat().st_size > 0
+    assert elapsed < 300, f"the short game day took {elapsed:.0f}s"
+
+    left = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert left == [], [psutil.Process(p).cmdline() for p in left]
+    assert not (home / "stack.lock").exists()
