@@ -10,6 +10,7 @@ runner's rollbacks run every undo whatever happens next: success, failure, abort
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,18 @@ def _wait(predicate: Callable[[], bool], timeout: float = VERIFY_TIMEOUT_S) -> b
         time.sleep(POLL_S)
 
 
+def _gone(ctx: Context, pid: int) -> bool:
+    return ctx.backend.process_status(pid) is None
+
+
+def _stopped(ctx: Context, pid: int) -> bool:
+    return ctx.backend.process_status(pid) == "stopped"
+
+
+def _exited(ctx: Context, pod: str, since: int) -> bool:
+    return _exit_event(ctx, pod, since) is not None
+
+
 def _exit_event(ctx: Context, pod: str, since: int) -> dict[str, Any] | None:
     for e in ctx.backend.events(since):
         if e.get("kind") == "pod_exited" and e.get("pod") == pod:
@@ -114,7 +127,7 @@ def _pick_pods(ctx: Context, step: Step, fault: Fault) -> list[PodInfo]:
         if target.busy is None or max(fault.in_flight.values(), default=0) >= target.busy.min_in_flight \
                 or time.monotonic() >= deadline or ctx.stop.is_set():
             break
-        time.sleep(0.02)
+        time.sleep(0.05)
     if target.busy is not None and max(fault.in_flight.values(), default=0) < target.busy.min_in_flight:
         fault.evidence.append(f"no candidate had {target.busy.min_in_flight} queries in flight within "
                               f"{target.busy.wait_s:g}s: hit anyway")
@@ -133,10 +146,10 @@ def _kill(ctx: Context, fault: Fault, pods: list[PodInfo], since: int) -> None:
     fault.ts = min((t for p in pods if (t := _signal_event_ts(ctx, p.pod, since))), default=fault.ts)
     ok = True
     for pod, pid in fault.pids.items():
-        gone = _wait(lambda pid=pid: ctx.backend.process_status(pid) is None)
+        gone = _wait(functools.partial(_gone, ctx, pid))
         exited = None
         if gone:
-            _wait(lambda pod=pod: _exit_event(ctx, pod, since) is not None, 2.0)
+            _wait(functools.partial(_exited, ctx, pod, since), 2.0)
             exited = _exit_event(ctx, pod, since)
         if gone and exited is not None:
             fault.evidence.append(f"{pod}: pid {pid} gone, exit status {exited.get('returncode')}")
@@ -271,11 +284,11 @@ def pause_pod(ctx: Context, step: Step, fault: Fault) -> None:
         pid = ctx.backend.signal(p.pod, "STOP")
         fault.pids[p.pod] = pid
         # Registered at once: even if the next pod's signal fails, this one is resumed.
-        ctx.register_undo(f"SIGCONT {p.pod}", lambda pod=p.pod, pid=pid: resume(pod, pid))
+        ctx.register_undo(f"SIGCONT {p.pod}", functools.partial(resume, p.pod, pid))
     fault.ts = min((t for p in pods if (t := _signal_event_ts(ctx, p.pod, since))), default=fault.ts)
     ok = True
     for pod, pid in fault.pids.items():
-        if _wait(lambda pid=pid: ctx.backend.process_status(pid) == "stopped", 2.0):
+        if _wait(functools.partial(_stopped, ctx, pid), 2.0):
             fault.evidence.append(f"{pod}: pid {pid} stopped (SIGSTOP)")
         else:
             ok = False

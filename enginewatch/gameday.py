@@ -231,8 +231,9 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
     experiments = load_suite(suite)
     rules, am_config, notes = alerting_files()
     slo_service = importlib.util.find_spec("slo.service") is not None
-    options = StackOptions(rule_files=rules, alertmanager_config=am_config, slo_service=slo_service,
-                           **({"fleet": fleet} if fleet else {}))
+    options = StackOptions(rule_files=rules, alertmanager_config=am_config, slo_service=slo_service)
+    if fleet:
+        options.fleet = fleet
     started = time.time()
     journals: list[Journal] = []
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def backend(stack) -> LocalBackend:  # noqa: ANN001
+def backend(stack) -> Iterator[LocalBackend]:  # noqa: ANN001
     b = LocalBackend.from_stack(stack)
     _all_ready(b)
     yield b
@@ -94,7 +95,7 @@ def test_pause_pod_stops_the_process_then_resumes_it(backend: LocalBackend) -> N
     assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
     wait_until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 5, what="SIGCONT after 1 s")
     wait_until(lambda: fault.lifted_ts is not None, 2, what="lift recorded")
-    assert fault.lifted_ts - fault.ts == pytest.approx(1.0, abs=0.5)
+    assert fault.end_ts - fault.ts == pytest.approx(1.0, abs=0.5)
     assert backend.orchestrator.pod(pod).pid == pid  # the same process came back: nobody killed it
     results = run_rollbacks(ctx, (), {}, ("analytics",))
     assert [r.detail for r in results] == [f"{pod}: already resumed"]

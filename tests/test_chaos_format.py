@@ -6,6 +6,7 @@ import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,7 +19,7 @@ from chaos.selector import NoTarget, count, select_clusters, select_pods
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 
-VALID = {
+VALID: dict[str, Any] = {
     "name": "kill-node",
     "load": {"qps": 20, "duration_s": 20, "engines": ["sales"]},
     "method": [{"at_s": 5, "action": "kill_pod", "target": {"engine": "sales", "mode": "one"}}],
@@ -32,10 +33,10 @@ def problems_of(data: dict) -> list[str]:
     return err.value.problems
 
 
-def with_(**changes: object) -> dict:
+def with_(**changes: object) -> dict[str, Any]:
     data = copy.deepcopy(VALID)
     for path, value in changes.items():
-        node = data
+        node: Any = data
         keys = path.split("__")
         for k in keys[:-1]:
             node = node[int(k)] if k.isdigit() else node[k]

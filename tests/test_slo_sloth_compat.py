@@ -205,8 +205,7 @@ def test_page_and_ticket_fire_at_sloths_times_within_one_interval(lab: Lab, path
         if len(rest):
             # ... or where a burn rate sits on its threshold, and then the numbers are shown.
             margins = _sloth_margins(lab, slo_id, severity, float(slos[slo_id].error_budget))[rest]
-            print("DEBUG", [(m, _sloth_margins(lab, slo_id, severity, float(slos[slo_id].error_budget))[m]) for m in rest[:5]], float(slos[slo_id].error_budget))
-            print(f"  {len(rest)} other minutes differ, Sloth's burn rate within {margins.max():.2%} of a "
+            print(f"  {len(rest)} other minutes differ, Sloth's burn rate within {margins.max():.2g} (relative) of a "
                   f"threshold there: minutes {rest.tolist()}")
             assert margins.max() < NEAR, (slo_id, severity, rest.tolist(), margins.tolist())
     if compared:

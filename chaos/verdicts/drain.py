@@ -2,8 +2,10 @@
 the grace period, and exit 0.
 
 Per drained pod:
-- routed after unready: queries whose serving attempt began on the pod after the SIGTERM and before
-  it exited (the node refuses new work once draining; a restarted process of the same pod is fair game);
+- routed after unready: queries the client sent after the SIGTERM that the draining process answered
+  (the node refuses new work once draining; a restarted process of the same pod is fair game). The
+  client's send time is certain where an estimate of the attempt's start is not: under CPU pressure the
+  answer's trip back inflates it;
 - failed in flight: queries running or queued on the pod at the SIGTERM (the node's own count, read just
   before) that did not finish there, plus any query the pod answered with a platform error meanwhile;
 - exit code and drain time from the platform's events (``drain_finished``, else ``pod_exited``).
@@ -20,10 +22,10 @@ import pandas as pd
 
 from chaos.fault import Fault
 from chaos.verdicts.base import Criterion, Verdict, at_least, at_most, equals
-from chaos.verdicts.queries import final_attempt_start, platform_failed
+from chaos.verdicts.queries import platform_failed
 
-#: Tolerance for "began after the SIGTERM": the serving attempt's start is estimated from the answer's
-#: end minus the node's own time, which overshoots by the response's trip.
+#: Clock tolerance for "sent after the SIGTERM" (the event's timestamp and the client's are both
+#: wall clock on one machine, taken a few calls apart).
 TOLERANCE_S = 0.05
 
 
@@ -53,9 +55,10 @@ def drain_figures(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: 
     code, seconds = _exit(events, pod, term)
     exit_ts = term + seconds if seconds is not None else float("inf")
     on_pod = df[df["pod"] == pod]
-    began = final_attempt_start(on_pod)
-    routed_after = on_pod[(began > term + TOLERANCE_S) & (began < exit_ts)]
-    in_flight_rows = on_pod[(began <= term + TOLERANCE_S) & (on_pod["end"] >= term)]
+    # Answered by the process that was told to drain: it ended before that process exited.
+    old_process = on_pod[(on_pod["end"] >= term) & (on_pod["end"] <= exit_ts + TOLERANCE_S)]
+    routed_after = old_process[old_process["start"] > term + TOLERANCE_S]
+    in_flight_rows = old_process[old_process["start"] <= term + TOLERANCE_S]
     finished = int((in_flight_rows["status"] == "ok").sum())
     errored = int(platform_failed(on_pod[(on_pod["end"] >= term) & (on_pod["end"] <= exit_ts + 1)]).sum())
     in_flight = fault.in_flight.get(pod)

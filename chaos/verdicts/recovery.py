@@ -72,12 +72,13 @@ def recovery_verdict(events: Sequence[Mapping[str, Any]], faults: Sequence[Fault
     back = recovered_at([t for t in timeline if t[0] >= first], desired, lifted, start_counts)
     lowest = {engine: min([start_counts.get(engine, 0)] + [c.get(engine, 0) for ts, c in timeline if ts >= first])
               for engine in desired}
-    figures = {
-        "time_to_recover_s": None if back is None else back - lifted,
+    recover_s = None if back is None else back - lifted
+    figures: dict[str, Any] = {
+        "time_to_recover_s": recover_s,
         "recovered_after_first_fault_s": None if back is None else back - first,
         "lowest_ready_nodes": lowest,
         "desired_nodes": dict(desired),
     }
     notes = [] if back is not None else ["capacity was not back by the end of the observation"]
     return Verdict("recovery", "capacity of " + ", ".join(sorted(desired)), figures,
-                   (at_most("time_to_recover_s", figures["time_to_recover_s"], within_s),), tuple(notes))
+                   (at_most("time_to_recover_s", recover_s, within_s),), tuple(notes))
