@@ -173,8 +173,10 @@ app.command()(gameday)
 
 def _mount_subcommands() -> None:
     from dashboards.cli import app as dashboards_app
+    from enginewatch.alerts_cli import app as alerts_app
 
     app.add_typer(dashboards_app, name="dashboards", help="Build and lint the Grafana dashboards.")
+    app.add_typer(alerts_app, name="alerts")
 
 
 _mount_subcommands()

@@ -32,7 +32,8 @@ class StackOptions:
     state_dir: Path | None = None  # default: a fresh temporary directory, removed at stop
     profile: str = "local"
     rule_files: Sequence[Path] = ()
-    alertmanager_config: Path | None = None  # None: no Alertmanager
+    alertmanager_config: Path | None = None  # None: no Alertmanager (unless ``alerting``)
+    alerting: bool = False  # load the profile's platform + SLO rules and start Alertmanager with its routing
     slo_service: bool = False
     node_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_* for tracing
     gateway_env: dict[str, str] = field(default_factory=dict)
@@ -73,7 +74,20 @@ class Stack:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    def _alerting_files(self) -> tuple[list[Path], Path | None]:
+        from alerts.alertmanager import CONFIG_FILES
+        from alerts.files import slo_rule_files
+        from alerts.platform import RULE_FILES
+
+        profile = self.options.profile
+        rules = [RULE_FILES[profile], *[p for p in slo_rule_files() if profile in p.name]]
+        return [p for p in rules if p.exists()], CONFIG_FILES.get(profile)
+
     def start(self) -> Stack:
+        if self.options.alerting:
+            rules, config = self._alerting_files()
+            self.options.rule_files = [*self.options.rule_files, *rules]
+            self.options.alertmanager_config = self.options.alertmanager_config or config
         if self._lock:
             self._lock.acquire()
         self.state_dir.mkdir(parents=True, exist_ok=True)

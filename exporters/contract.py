@@ -12,7 +12,7 @@ from typing import Literal
 
 Kind = Literal["counter", "gauge", "histogram"]
 Signal = Literal["latency", "traffic", "errors", "saturation", "state"]
-Component = Literal["node", "gateway", "control_plane"]
+Component = Literal["node", "gateway", "control_plane", "slo_service"]
 
 # --- bounded label values -------------------------------------------------------------------------
 
@@ -251,6 +251,34 @@ ENGINE_POD_DRAINS = Metric(
 ENGINE_POD_READY = Metric(
     "engine_pod_ready", "gauge", "boolean", "1 when the pod passes its readiness check.",
     "state", "control_plane", ("engine", "cluster", "pod"),
+)
+
+# --- SLO service: its own golden signals (the service that reports everyone else's) ----------------
+
+#: HTTP status classes of the SLO service's responses.
+STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx")
+#: Why a Prometheus query of the SLO service failed (enginewatch.promapi.PrometheusUnavailable.kind).
+DATASOURCE_ERROR_KINDS: tuple[str, ...] = ("connection", "http", "api")
+
+SLO_SERVICE_REQUEST_DURATION = Metric(
+    "slo_service_request_duration_seconds", "histogram", "seconds",
+    "Time to answer an HTTP request of the SLO service, by route template and status class "
+    "(unmatched paths are route \"other\").",
+    "latency", "slo_service", ("route", "status_class"), _values(status_class=STATUS_CLASSES), QUERY_BUCKETS,
+)
+SLO_SERVICE_ERRORS = Metric(
+    "slo_service_errors_total", "counter", "requests",
+    "HTTP requests of the SLO service answered with a 4xx or 5xx status, by route template and status class.",
+    "errors", "slo_service", ("route", "status_class"), _values(status_class=("4xx", "5xx")),
+)
+SLO_SERVICE_INFLIGHT = Metric(
+    "slo_service_inflight_requests", "gauge", "requests", "HTTP requests the SLO service is answering now.",
+    "saturation", "slo_service",
+)
+SLO_SERVICE_DATASOURCE_ERRORS = Metric(
+    "slo_service_datasource_errors_total", "counter", "queries",
+    "Prometheus queries of the SLO service that failed, by kind (connection, http, api).",
+    "errors", "slo_service", ("kind",), _values(kind=DATASOURCE_ERROR_KINDS),
 )
 
 ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Metric))

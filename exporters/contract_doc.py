@@ -10,6 +10,7 @@ _COMPONENTS = {
     "node": f"Engine node — the query core (job `{c.JOB_NODE}`; topology labels from service discovery)",
     "gateway": f"Gateway — the client's view (job `{c.JOB_GATEWAY}`)",
     "control_plane": f"Control plane — the engine-state exporter of the orchestrator (job `{c.JOB_ORCHESTRATOR}`)",
+    "slo_service": f"SLO service — its own golden signals (job `{c.JOB_SLO_SERVICE}`)",
 }
 
 _HEADER = """# Metric contract

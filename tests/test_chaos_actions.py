@@ -124,3 +124,24 @@ def test_blast_radius_is_checked_before_each_fault(backend: LocalBackend) -> Non
     fault = run_step(ctx, Step(0, 0.0, "kill_pod", Target("sales", "one")))
     assert not fault.injected and fault.pids == {}
     assert "min_ready_nodes_per_engine" in (fault.error or "")
+
+
+def test_http_backend_acts_through_the_orchestrator_api(stack, backend: LocalBackend) -> None:  # noqa: ANN001
+    """What `enginewatch chaos run` uses against a stack started by `enginewatch up`."""
+    from chaos.backend import BackendError
+    from chaos.backends import HttpBackend
+
+    http = HttpBackend(stack.orchestrator.url, stack.admin_token)
+    try:
+        assert {p.pod for p in http.pods()} == {p.pod for p in backend.pods()}
+        assert {e.name for e in http.engines()} == {"sales", "analytics"}
+        assert http.last_event_seq() == backend.last_event_seq()
+        fault = run_step(_ctx(http), Step(0, 0.0, "kill_pod", Target("analytics", "one")))  # type: ignore[arg-type]
+        assert fault.injected, fault.error
+        assert any(e["kind"] == "pod_exited" and e["pod"] == fault.pods[0] for e in http.events(0))
+        with pytest.raises(BackendError, match="404"):
+            http.signal("analytics-c9-n9", "KILL")
+        with pytest.raises(BackendError, match="401"):
+            HttpBackend(stack.orchestrator.url, "wrong-token").signal(fault.pods[0], "CONT")
+    finally:
+        http.close()

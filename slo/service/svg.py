@@ -1,0 +1,171 @@
+"""A small server-rendered SVG line chart: no plotting library on the request path, no script in the page.
+
+Lines may have gaps: a ``None`` value is "no data" and breaks the line instead of being drawn as 0 or
+joined across, so a chart never invents values that Prometheus did not return.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+
+# Colour-blind-safe palette (Okabe-Ito), darkest first so a single line reads well on white.
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
+
+Point = tuple[float, float | None]
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    points: Sequence[Point]  # (unix seconds, value or None for no data)
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal reference line, e.g. "budget exhausted" at 0."""
+
+    value: float
+    label: str
+    color: str = "#b00020"
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    lines: Sequence[Line]
+    y_format: Callable[[float], str] = field(default=lambda v: f"{v:g}")
+    rules: Sequence[Rule] = ()
+    y_min: float | None = None  # forced into the range (e.g. 0 for a budget)
+    y_max: float | None = None
+    width: int = 760
+    height: int = 280
+    empty_text: str = "no data in this range"
+
+
+_M_LEFT, _M_RIGHT, _M_TOP, _M_BOTTOM = 64, 16, 28, 44
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 × 10^k)."""
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0)
+    raw = (hi - lo) / max(1, count)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    ticks = []
+    t = first
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 12))
+        t += step
+    if ticks[-1] < hi:
+        ticks.append(round(t, 12))
+    return ticks
+
+
+_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+               86400, 2 * 86400, 7 * 86400)
+
+
+def time_ticks(start: float, end: float, count: int = 6) -> list[float]:
+    span = max(end - start, 1.0)
+    step = next((s for s in _TIME_STEPS if span / s <= count), _TIME_STEPS[-1])
+    first = math.ceil(start / step) * step
+    return [float(t) for t in range(int(first), int(end) + 1, step)]
+
+
+def time_label(t: float, span: float) -> str:
+    d = datetime.fromtimestamp(t, UTC)
+    if span >= 3 * 86400:
+        return d.strftime("%b %d")
+    if span >= 86400:
+        return d.strftime("%d %H:%M")
+    if span >= 600:
+        return d.strftime("%H:%M")
+    return d.strftime("%H:%M:%S")
+
+
+def _segments(points: Sequence[Point]) -> list[list[tuple[float, float]]]:
+    out: list[list[tuple[float, float]]] = [[]]
+    for t, v in points:
+        if v is None or not math.isfinite(v):
+            if out[-1]:
+                out.append([])
+            continue
+        out[-1].append((t, v))
+    return [s for s in out if s]
+
+
+def render(chart: Chart) -> str:
+    w, h = chart.width, chart.height
+    pw, ph = w - _M_LEFT - _M_RIGHT, h - _M_TOP - _M_BOTTOM
+    title = escape(chart.title)
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h}" width="{w}" '
+            f'height="{h}" role="img" aria-label="{title}" font-family="system-ui, sans-serif" font-size="11">'
+            f"<title>{title}</title>")
+    parts = [head, f'<text x="{_M_LEFT}" y="16" font-size="13" font-weight="600" fill="#222">{title}</text>']
+    values = [v for line in chart.lines for _, v in line.points if v is not None and math.isfinite(v)]
+    times = [t for line in chart.lines for t, _ in line.points]
+    frame = (f'<rect x="{_M_LEFT}" y="{_M_TOP}" width="{pw}" height="{ph}" fill="#fbfbfd" '
+             'stroke="#d0d4dc"/>')
+    if not values or not times:
+        parts += [frame, f'<text x="{_M_LEFT + pw / 2}" y="{_M_TOP + ph / 2}" text-anchor="middle" '
+                  f'fill="#666" font-size="13">{escape(chart.empty_text)}</text></svg>']
+        return "".join(parts)
+    extra = [r.value for r in chart.rules] + [v for v in (chart.y_min, chart.y_max) if v is not None]
+    y_ticks = nice_ticks(min(values + extra), max(values + extra))
+    y_lo, y_hi = y_ticks[0], y_ticks[-1]
+    t_lo, t_hi = min(times), max(times)
+    t_span = max(t_hi - t_lo, 1.0)
+
+    def x(t: float) -> float:
+        return _M_LEFT + (t - t_lo) / t_span * pw
+
+    def y(v: float) -> float:
+        return _M_TOP + ph - (v - y_lo) / (y_hi - y_lo) * ph
+
+    parts.append(frame)
+    for tick in y_ticks:
+        parts.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + pw}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     'stroke="#e6e8ee"/>')
+        parts.append(f'<text x="{_M_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
+                     f"{escape(chart.y_format(tick))}</text>")
+    for tick in time_ticks(t_lo, t_hi):
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{_M_TOP}" y2="{_M_TOP + ph}" '
+                     'stroke="#eef0f4"/>')
+        parts.append(f'<text x="{x(tick):.1f}" y="{_M_TOP + ph + 16}" text-anchor="middle" fill="#555">'
+                     f"{escape(time_label(tick, t_span))}</text>")
+    for r in chart.rules:
+        parts.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + pw}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" '
+                     f'stroke="{r.color}" stroke-dasharray="5 4"/>')
+        parts.append(f'<text x="{_M_LEFT + pw - 4}" y="{y(r.value) - 4:.1f}" text-anchor="end" '
+                     f'fill="{r.color}">{escape(r.label)}</text>')
+    for i, line in enumerate(chart.lines):
+        color = line.color or PALETTE[i % len(PALETTE)]
+        for seg in _segments(line.points):
+            if len(seg) == 1:
+                (t, v), = seg
+                parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>')
+                continue
+            d = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
+            parts.append(f'<polyline class="series" points="{d}" fill="none" stroke="{color}" '
+                         'stroke-width="2" stroke-linejoin="round"/>')
+    parts.append(_legend(chart.lines, _M_LEFT, h - 10))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(lines: Sequence[Line], x0: float, y0: float) -> str:
+    out, x = [], x0
+    for i, line in enumerate(lines):
+        color = line.color or PALETTE[i % len(PALETTE)]
+        label = escape(line.label)
+        out.append(f'<rect x="{x}" y="{y0 - 8}" width="14" height="3" fill="{color}"/>'
+                   f'<text x="{x + 18}" y="{y0 - 4}" fill="#333">{label}</text>')
+        x += 28 + 6.5 * len(line.label)
+    return "".join(out)
