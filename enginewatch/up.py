@@ -13,6 +13,12 @@ from enginewatch.console import console, fail
 from enginewatch.stack import DEFAULT_FLEET, Stack, StackOptions
 
 
+def slo_service_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("slo.service") is not None
+
+
 def _urls(stack: Stack) -> Table:
     t = Table(title="enginewatch is up", show_header=False)
     t.add_row("gateway", stack.gateway_url + "/query")
@@ -35,7 +41,8 @@ def run_up(fleet: Path | None, load_qps: float, load_duration_s: float, exit_aft
     # SIGTERM is treated like Ctrl-C so that a supervisor stopping us still gets a clean teardown.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack"),
+        stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack",
+                                   alerting=True, slo_service=slo_service_available()),
                       on_step=lambda step: console.print(f"[dim]starting {step}…[/]"))
     except FleetError as e:
         fail(str(e))

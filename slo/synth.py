@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 
+from slo.history import History
 from slo.model import SLO, EventsSLI
 from slo.promql import Matcher, Selector, SelectorQuery
 
@@ -170,3 +172,42 @@ def error_ratios(n: int, step: int, baseline: np.ndarray | float, incidents: lis
         sel = (t >= inc.start) & (t < inc.start + inc.duration)
         ratio[sel] = np.maximum(ratio[sel], inc.error_ratio)
     return ratio
+
+
+def fleet(n_slos: int, days: int = 30, step: int = 60, seed: int = 0,
+          incidents_per_slo: int = 2) -> tuple[list[SLO], History, pd.DataFrame]:
+    """A fleet of synthetic SLOs with daily 10× traffic swings, noise and labelled incidents.
+
+    Returns the SLOs, their per-interval history and the incidents (slo, start, end) injected.
+    """
+    from slo.model import EventsSLI
+    from slo.promql import Selector, SelectorQuery
+
+    rng = np.random.default_rng(seed)
+    n = days * 86400 // step
+    objectives = rng.choice([Fraction(999, 1000), Fraction(995, 1000), Fraction(99, 100)], n_slos)
+    query = SelectorQuery(Selector("synthetic_events_total"))
+    slos = [SLO(service="fleet", name=f"slo-{i:04d}", objective=objectives[i],
+                sli=EventsSLI(total=query, bad=query)) for i in range(n_slos)]
+    t = np.arange(n) * step
+    low = rng.uniform(1, 20, n_slos)[:, None]
+    phase = rng.uniform(0, 1, n_slos)[:, None]
+    rate = low + 9 * low * 0.5 * (1 + np.sin(2 * np.pi * (t[None, :] / 86400 + phase)))
+    total = rng.poisson(rate * step).astype(np.float64)
+    budget = np.array([float(1 - o) for o in objectives])[:, None]
+    ratio = np.broadcast_to(budget * rng.uniform(0.05, 0.5, (n_slos, 1)), (n_slos, n)).copy()
+    rows = []
+    index = pd.date_range("2026-01-01", periods=n, freq=f"{step}s", tz="UTC")
+    for i in range(n_slos):
+        for _ in range(incidents_per_slo):
+            duration = int(rng.choice([5, 20, 60, 240, 1440]) * 60)
+            burn = float(rng.choice([2, 5, 20, 100, 1000]))
+            a = int(rng.integers(3 * 86400 // step, n - duration // step - 1))
+            b = a + duration // step
+            ratio[i, a:b] = np.minimum(1.0, budget[i, 0] * burn)
+            rows.append((slos[i].id, index[a] - pd.Timedelta(seconds=step), index[b - 1]))
+    errors = rng.binomial(total.astype(np.int64), ratio).astype(np.float64)
+    ids = [s.id for s in slos]
+    history = History(pd.DataFrame(errors.T, index=index, columns=ids),
+                      pd.DataFrame(total.T, index=index, columns=ids), step)
+    return slos, history, pd.DataFrame(rows, columns=["slo", "start", "end"])

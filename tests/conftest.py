@@ -47,6 +47,7 @@ def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.T
         state_dir=tmp_path_factory.mktemp("stack"),
         node_env=_otel_env(otlp, "enginewatch-node"),
         gateway_env=_otel_env(otlp, "enginewatch-gateway"),
+        alerting=True,  # platform + SLO rules of the local profile, and Alertmanager with its routing
     )
     with Stack(options) as s:
         yield s
