@@ -7,11 +7,11 @@ from chaos.experiment import Experiment, ExperimentError, load_experiment, parse
 from chaos.fault import Fault
 from chaos.journal import Journal
 from chaos.report import write_experiment_report
-from chaos.run import Plan, PlanError, Platform, plan, run_experiment
+from chaos.run import Interrupted, Plan, PlanError, Platform, plan, run_experiment
 from chaos.verdicts import Verdict
 
 __all__ = [
     "BackendError", "ChaosBackend", "EngineInfo", "Experiment", "ExperimentError", "Fault", "HttpBackend",
-    "Journal", "LocalBackend", "Plan", "PlanError", "Platform", "PodInfo", "Unsupported", "Verdict",
+    "Interrupted", "Journal", "LocalBackend", "Plan", "PlanError", "Platform", "PodInfo", "Unsupported", "Verdict",
     "load_experiment", "parse_experiment", "plan", "run_experiment", "write_experiment_report",
 ]

@@ -128,6 +128,14 @@ def plan_against(exp: Experiment, engine_list: list[EngineInfo], pods: list[PodI
     return result
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, raised after the rollbacks ran and the journal was written."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__(f"{journal.experiment} interrupted")
+        self.journal = journal
+
+
 class PlanError(ExperimentError):
     """The experiment does not fit the platform (unknown engine, blast radius exceeded)."""
 
@@ -165,7 +173,8 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
                    on_progress: Callable[[str], None] | None = None,
                    on_alert: Callable[[str, dict[str, str]], None] | None = None) -> Journal:
     """Run ``exp``; the journal, ledger and events land in ``out_dir``. Raises PlanError before touching
-    anything when the experiment does not fit the platform; re-raises KeyboardInterrupt after rollbacks."""
+    anything when the experiment does not fit the platform; raises Interrupted (a KeyboardInterrupt)
+    after the rollbacks when Ctrl-C stopped it."""
     say = on_progress or (lambda _msg: None)
     backend = platform.backend
     the_plan = plan(exp, backend)
@@ -256,7 +265,7 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
     finally:
         watcher.stop()
     if interrupted:
-        raise KeyboardInterrupt
+        raise Interrupted(journal)
     return journal
 
 

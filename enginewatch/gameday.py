@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chaos.experiment import Experiment
     from chaos.journal import Journal
     from chaos.report.gameday import Diagnosis, Goal
+    from enginewatch.stack import Stack, StackOptions
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 SUITES: dict[str, tuple[str, ...]] = {
@@ -93,6 +94,32 @@ def alerting_files() -> tuple[list[Path], Path | None, list[str]]:
     if not any("slo" in p.name for p in rules):
         notes.append("no SLO rules for the local profile under alerts/slo: no page alert can fire")
     return rules, config, notes
+
+
+def slo_service_available() -> bool:
+    """Whether `python -m slo.service` can run (a package needs its __main__)."""
+    try:
+        spec = importlib.util.find_spec("slo.service")
+        if spec is None:
+            return False
+        return not spec.submodule_search_locations or importlib.util.find_spec("slo.service.__main__") is not None
+    except ImportError:
+        return False
+
+
+def start_stack(options: StackOptions, say: Callable[[str], None], notes: list[str]) -> Stack:
+    """Start the stack; if only the SLO service fails, note it and run the game day without it."""
+    from enginewatch.stack import Stack
+
+    try:
+        return Stack(options, on_step=lambda s: say(f"starting {s}")).__enter__()
+    except RuntimeError as e:
+        if not options.slo_service or "SLO service" not in str(e):
+            raise
+        notes.append(f"the SLO service did not start ({str(e).strip().splitlines()[-1]}); ran without it")
+        say("the SLO service did not start: going on without it")
+        options.slo_service = False
+        return Stack(options, on_step=lambda s: say(f"starting {s}")).__enter__()
 
 
 def _wait_for_slo_series(prometheus_url: str, timeout_s: float = 20.0) -> bool:
@@ -223,15 +250,16 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
     from chaos.backends import LocalBackend
     from chaos.report import chart_for, write_experiment_report
     from chaos.report.gameday import gameday_document
-    from chaos.run import Platform, run_experiment
+    from chaos.run import Interrupted, Platform, deferred_sigint, run_experiment
     from chaos.verdicts import local_page_detection
     from enginewatch.ledger import read_ledger
-    from enginewatch.stack import Stack, StackOptions
+    from enginewatch.stack import StackOptions
 
     experiments = load_suite(suite)
     rules, am_config, notes = alerting_files()
-    slo_service = importlib.util.find_spec("slo.service") is not None
-    options = StackOptions(rule_files=rules, alertmanager_config=am_config, slo_service=slo_service)
+    options = StackOptions(rule_files=rules, alertmanager_config=am_config, slo_service=slo_service_available())
+    if not options.slo_service:
+        notes.append("no runnable SLO service (`python -m slo.service`): the game day runs without it")
     if fleet:
         options.fleet = fleet
     started = time.time()
@@ -241,7 +269,8 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
     capture: RunbookCapture | None = None
     stack_info: dict[str, Any] = {}
     interrupted = False
-    with Stack(options, on_step=lambda s: say(f"starting {s}")) as stack:
+    stack = start_stack(options, say, notes)
+    try:
         assert stack.orchestrator is not None and stack.prometheus is not None
         stack_info = {"fleet": str(stack.options.fleet), "engines": ", ".join(stack.engines),
                       "rules": ", ".join(p.name for p in rules) or "none",
@@ -266,11 +295,17 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
                 journals.append(journal)
                 say(f"  -> {exp.name}: {journal.status.upper()}"
                     + "".join(f"\n     - {r}" for r in journal.reasons()))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             interrupted = True
-            say("interrupted: rollbacks ran; stopping the platform")
+            if isinstance(e, Interrupted):
+                journals.append(e.journal)
+            say("interrupted: rollbacks ran")
         capture.wait()
+    finally:
         say("stopping the platform")
+        with deferred_sigint() as held:  # a second Ctrl-C must not leave half a platform running
+            stack.stop()
+        interrupted = interrupted or bool(held)
     for d in capture.diagnoses if capture else []:
         j = next((j for j in journals if j.experiment == d.extra.get("experiment")), None)
         faults = [f.ts for f in j.faults if f.injected] if j else []

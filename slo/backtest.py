@@ -47,9 +47,15 @@ class Replay:
     firing: dict[str, np.ndarray]
 
 
+def slo_of(column: str) -> str:
+    """History columns are SLO ids, or ``id{label="value",...}`` for one group of a split SLO."""
+    return column.split("{", 1)[0]
+
+
 def plan(slos: list[SLO], ids: list[str], profile_name: str, step: int) -> list[TierPlan]:
     profile = get_profile(profile_name)
     by_id = {s.id: s for s in slos}
+    ids = [slo_of(i) for i in ids]
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise SpecError(f"history has SLOs without a spec: {', '.join(missing[:5])}")
@@ -163,7 +169,7 @@ def incidents_from(history: History, slos: list[SLO], burn: float = 2.0, merge: 
     rows = []
     gap = merge // history.step
     for i, slo_id in enumerate(history.slos):
-        slo = by_id[slo_id]
+        slo = by_id[slo_of(slo_id)]
         budget = float(slo.error_budget)
         hot = ew[i] > burn * budget * tw[i]
         si, start, end = episodes(hot[None, :])
@@ -193,17 +199,29 @@ def _incident_index(history: History, incidents: pd.DataFrame) -> tuple[np.ndarr
     return slo[keep].astype(int), start[keep], np.minimum(end[keep], len(idx) - 1)
 
 
-def score(rep: Replay, slos: list[SLO], incidents: pd.DataFrame | None = None) -> pd.DataFrame:
+def score(rep: Replay, slos: list[SLO], incidents: pd.DataFrame | None = None,
+          significant: float = 0.01) -> pd.DataFrame:
     """Per tier and per severity (any tier of it): the Workbook's precision, recall, detection and
-    reset time, plus the budget spent before the first page."""
+    reset time, plus the budget spent before the first page.
+
+    An alert is a true positive when it starts during an incident (or within the tier's long window
+    after it); recall counts only significant incidents, those that spent at least ``significant``
+    of the period's error budget.
+    """
     history = rep.history
     if incidents is None:
         incidents = incidents_from(history, slos)
-    inc_slo, inc_start, inc_end = _incident_index(history, incidents)
+    all_slo, all_start, all_end = _incident_index(history, incidents)
     step = history.step
-    budgets = np.array([float({s.id: s for s in slos}[i].error_budget) for i in history.slos])
+    by_id = {s.id: s for s in slos}
+    budgets = np.array([float(by_id[slo_of(i)].error_budget) for i in history.slos])
+    periods = np.array([by_id[slo_of(i)].period for i in history.slos])
     errors = history.errors.to_numpy()
     total = history.total.to_numpy()
+    period_events = total.mean(axis=0) * periods / step * budgets  # the period's budget, in events
+    spent_all = np.array([errors[a:b + 1, s].sum() for s, a, b in zip(all_slo, all_start, all_end, strict=True)])
+    big = spent_all >= significant * period_events[all_slo] if len(all_slo) else np.zeros(0, bool)
+    inc_slo, inc_start, inc_end = all_slo[big], all_start[big], all_end[big]
     groups: dict[str, np.ndarray] = dict(rep.firing)
     for severity in ("page", "ticket"):
         members = [rep.firing[t.name] for t in rep.tiers if t.severity == severity]
@@ -217,8 +235,8 @@ def score(rep: Replay, slos: list[SLO], incidents: pd.DataFrame | None = None) -
         si, start, end = episodes(firing)
         true_alerts = 0
         for s, a in zip(si.tolist(), start.tolist(), strict=True):
-            mine = inc_slo == s
-            if np.any((a >= inc_start[mine]) & (a <= inc_end[mine] + grace)):
+            mine = all_slo == s
+            if np.any((a >= all_start[mine]) & (a <= all_end[mine] + grace)):
                 true_alerts += 1
         detect, reset, spent = [], [], []
         for s, a, b in zip(inc_slo.tolist(), inc_start.tolist(), inc_end.tolist(), strict=True):
@@ -233,8 +251,7 @@ def score(rep: Replay, slos: list[SLO], incidents: pd.DataFrame | None = None) -
                 stop += 1
             reset.append(max(0, stop - b) * step)
             if name == "page":
-                period_events = total[:, s].mean() * slos[0].period / step
-                spent.append(errors[a:first + 1, s].sum() / (budgets[s] * period_events))
+                spent.append(errors[a:first + 1, s].sum() / period_events[s])
         n_inc = len(inc_slo)
         rows[name] = {
             "alerts": len(si),
@@ -243,6 +260,7 @@ def score(rep: Replay, slos: list[SLO], incidents: pd.DataFrame | None = None) -
             "detection_s": float(np.median(detect)) if detect else math.nan,
             "reset_s": float(np.median(reset)) if reset else math.nan,
             "budget_before_page": float(np.median(spent)) if spent else math.nan,
+            "incidents": n_inc,
         }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "tier"
@@ -256,3 +274,20 @@ def compare(history: History, slos: list[SLO], policies: list[str],
         incidents = incidents_from(history, slos)
     frames = {p: score(replay(history, slos, p), slos, incidents) for p in policies}
     return pd.concat(frames, axis=1)
+
+
+def budget_remaining(history: History, slos: list[SLO], profile: str | None = None) -> pd.Series:
+    """Share of the period's error budget left at the end of the history, per column (NaN: no data).
+
+    The same ratio of sums as the rules' period budget, on the exact per-interval counts.
+    """
+    by_id = {s.id: s for s in slos}
+    out = {}
+    for column in history.slos:
+        slo = by_id[slo_of(column)]
+        period = get_profile(profile).period if profile else slo.period
+        n = period // history.step
+        total = history.total[column].to_numpy()[-n:].sum()
+        errors = history.errors[column].to_numpy()[-n:].sum()
+        out[column] = 1 - (errors / total) / float(slo.error_budget) if total > 0 else math.nan
+    return pd.Series(out)

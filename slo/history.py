@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from slo import series
 from slo.errors import SpecError
+from slo.model import SLO
+from slo.promapi import Prometheus
 
 
 @dataclass
@@ -55,7 +58,7 @@ def from_long(frame: pd.DataFrame, source: str = "<frame>") -> History:
     total = frame.pivot_table(index="timestamp", columns="slo", values="total", aggfunc="sum").sort_index()
     errors = frame.pivot_table(index="timestamp", columns="slo", values="errors", aggfunc="sum")
     errors = errors.reindex(index=total.index, columns=total.columns)
-    steps = np.diff(total.index.asi8) // 1_000_000_000
+    steps = np.asarray((total.index[1:] - total.index[:-1]).total_seconds())
     if len(steps) == 0:
         raise SpecError("history needs at least two intervals", file=source)
     step = int(np.median(steps))
@@ -92,3 +95,28 @@ def read_incidents(path: Path) -> pd.DataFrame:
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
     frame["end"] = pd.to_datetime(frame["end"], utc=True)
     return frame
+
+
+def from_prometheus(prom: Prometheus, slos: list[SLO], start: float, end: float, step: int) -> History:
+    """History from the recorded base series: events per interval = recorded rate × interval.
+
+    With the interval equal to the rules' base window, consecutive base windows tile time, so the
+    counts add up to the same sums the rules' windows read.
+    """
+    errors: dict[str, pd.Series] = {}
+    total: dict[str, pd.Series] = {}
+    for slo in slos:
+        for name, target in ((series.TOTAL, total), (series.ERRORS, errors)):
+            for s in prom.query_range(series.selector(name, slo.id), start, end, step):
+                labels = {k: v for k, v in s.labels.items() if k not in ("__name__", series.SLO_LABEL)}
+                key = slo.id + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+                                if labels else "")
+                ts = pd.to_datetime([p[0] for p in s.points], unit="s", utc=True)
+                target[key] = pd.Series([p[1] * step for p in s.points], index=ts)
+    if not total:
+        raise SpecError("Prometheus has no recorded SLO series for that range (are the rules loaded?)")
+    grid = pd.date_range(pd.to_datetime(start, unit="s", utc=True), pd.to_datetime(end, unit="s", utc=True),
+                         freq=f"{step}s")
+    t = pd.DataFrame(total).reindex(grid).fillna(0.0)
+    e = pd.DataFrame(errors).reindex(index=grid, columns=t.columns).fillna(0.0)
+    return History(e, t, step)

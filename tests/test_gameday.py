@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -74,6 +75,46 @@ def test_gameday_short_end_to_end(tmp_path: Path) -> None:
         assert (out / name / "ledger.parquet").stat().st_size > 0
     assert elapsed < 300, f"the short game day took {elapsed:.0f}s"
 
+    left = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert left == [], [psutil.Process(p).cmdline() for p in left]
+    assert not (home / "stack.lock").exists()
+
+
+def test_ctrl_c_during_a_game_day_rolls_back_and_stops_everything(tmp_path: Path) -> None:
+    home, out = tmp_path / "home", tmp_path / "report"
+    env = {**os.environ, "ENGINEWATCH_HOME": str(home), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "enginewatch.cli", "gameday", "--suite", "short", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen: set[int] = set()
+    stop = threading.Event()
+    threading.Thread(target=descendants_while, args=(proc, stop, seen), daemon=True).start()
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # wait for the hung node of node-faults: Ctrl-C while it is paused
+            lines.append(line)
+            if "stopped (SIGSTOP)" in line:
+                break
+            assert time.monotonic() < deadline, "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+        lines.append(rest)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    assert proc.returncode == 130, text
+    doc = json.loads((out / "gameday.json").read_text())
+    assert doc["status"] == "interrupted"
+    journal = doc["experiments"][0]
+    assert journal["status"] == "interrupted"
+    assert journal["rollbacks"][0]["action"].startswith("SIGCONT") and journal["rollbacks"][0]["ok"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in seen):
+        time.sleep(0.2)
     left = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert left == [], [psutil.Process(p).cmdline() for p in left]
     assert not (home / "stack.lock").exists()

@@ -42,12 +42,15 @@ class Chart:
     rules: Sequence[Rule] = ()
     y_min: float | None = None  # forced into the range (e.g. 0 for a budget)
     y_max: float | None = None
-    width: int = 760
-    height: int = 280
+    y_floor: float | None = None  # values below are drawn at the floor (and the chart says so)
+    x_min: float | None = None  # the requested time range, so a line that starts late shows it
+    x_max: float | None = None
+    width: int = 1200
+    height: int = 320
     empty_text: str = "no data in this range"
 
 
-_M_LEFT, _M_RIGHT, _M_TOP, _M_BOTTOM = 64, 16, 28, 44
+_M_LEFT, _M_RIGHT, _M_TOP, _M_BOTTOM = 64, 40, 28, 44
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -90,6 +93,12 @@ def time_label(t: float, span: float) -> str:
     return d.strftime("%H:%M:%S")
 
 
+def _clipped(line: Line, floor: float | None) -> Line:
+    if floor is None:
+        return line
+    return Line(line.label, [(t, v if v is None or v >= floor else floor) for t, v in line.points], line.color)
+
+
 def _segments(points: Sequence[Point]) -> list[list[tuple[float, float]]]:
     out: list[list[tuple[float, float]]] = [[]]
     for t, v in points:
@@ -109,7 +118,10 @@ def render(chart: Chart) -> str:
             f'height="{h}" role="img" aria-label="{title}" font-family="system-ui, sans-serif" font-size="11">'
             f"<title>{title}</title>")
     parts = [head, f'<text x="{_M_LEFT}" y="16" font-size="13" font-weight="600" fill="#222">{title}</text>']
-    values = [v for line in chart.lines for _, v in line.points if v is not None and math.isfinite(v)]
+    lines = [_clipped(line, chart.y_floor) for line in chart.lines]
+    values = [v for line in lines for _, v in line.points if v is not None and math.isfinite(v)]
+    clipped = chart.y_floor is not None and any(
+        v is not None and v < chart.y_floor for line in chart.lines for _, v in line.points)
     times = [t for line in chart.lines for t, _ in line.points]
     frame = (f'<rect x="{_M_LEFT}" y="{_M_TOP}" width="{pw}" height="{ph}" fill="#fbfbfd" '
              'stroke="#d0d4dc"/>')
@@ -120,7 +132,8 @@ def render(chart: Chart) -> str:
     extra = [r.value for r in chart.rules] + [v for v in (chart.y_min, chart.y_max) if v is not None]
     y_ticks = nice_ticks(min(values + extra), max(values + extra))
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
-    t_lo, t_hi = min(times), max(times)
+    t_lo = min(times) if chart.x_min is None else chart.x_min
+    t_hi = max(times) if chart.x_max is None else chart.x_max
     t_span = max(t_hi - t_lo, 1.0)
 
     def x(t: float) -> float:
@@ -145,7 +158,18 @@ def render(chart: Chart) -> str:
                      f'stroke="{r.color}" stroke-dasharray="5 4"/>')
         parts.append(f'<text x="{_M_LEFT + pw - 4}" y="{y(r.value) - 4:.1f}" text-anchor="end" '
                      f'fill="{r.color}">{escape(r.label)}</text>')
-    for i, line in enumerate(chart.lines):
+    first = min((t for line in lines for t, v in line.points if v is not None and math.isfinite(v)), default=t_lo)
+    if first - t_lo > 0.02 * t_span:
+        # Say where nothing was recorded rather than leave a blank that reads like a rendering fault.
+        parts.append(f'<rect class="nodata" x="{_M_LEFT}" y="{_M_TOP}" width="{x(first) - _M_LEFT:.1f}" '
+                     f'height="{ph}" fill="#eef0f4" opacity="0.8"/>')
+        parts.append(f'<text x="{(_M_LEFT + x(first)) / 2:.1f}" y="{_M_TOP + ph / 2:.1f}" text-anchor="middle" '
+                     f'fill="#6b7385">{escape(chart.empty_text if first >= t_hi else "no data recorded")}</text>')
+    if clipped:
+        assert chart.y_floor is not None
+        parts.append(f'<text x="{_M_LEFT + 4}" y="{_M_TOP + ph - 6}" fill="#666">values below '
+                     f"{escape(chart.y_format(chart.y_floor))} drawn at {escape(chart.y_format(chart.y_floor))}</text>")
+    for i, line in enumerate(lines):
         color = line.color or PALETTE[i % len(PALETTE)]
         for seg in _segments(line.points):
             if len(seg) == 1:
