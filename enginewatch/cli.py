@@ -174,9 +174,11 @@ app.command()(gameday)
 def _mount_subcommands() -> None:
     from dashboards.cli import app as dashboards_app
     from enginewatch.alerts_cli import app as alerts_app
+    from slo.cli import app as slo_app
 
     app.add_typer(dashboards_app, name="dashboards", help="Build and lint the Grafana dashboards.")
     app.add_typer(alerts_app, name="alerts")
+    app.add_typer(slo_app, name="slo", help="SLO specs, rules, live error budgets and backtests.")
 
 
 _mount_subcommands()

@@ -32,6 +32,8 @@ class Entry:
     #: ``end - server_s`` is when the attempt that served the query began: chaos verdicts use it to
     #: tell time lost to a fault (detection, retries) from time spent executing.
     server_s: float = math.nan
+    #: Why the client got no answer at all (the HTTP client's exception), "" when it got one.
+    client_error: str = ""
 
     @property
     def latency(self) -> float:

@@ -108,19 +108,22 @@ class LoadGenerator:
         except asyncio.CancelledError:
             self.ledger.close(_client_side(query_id, engine, kind, start, ABANDONED, ""))
             raise
-        except httpx.TimeoutException:
-            entry = _client_side(query_id, engine, kind, start, "error", "timeout")
-        except httpx.HTTPError:
+        except httpx.TimeoutException as e:
+            entry = _client_side(query_id, engine, kind, start, "error", "timeout", e)
+        except httpx.HTTPError as e:
             # The gateway itself was unreachable: the client saw the platform as unavailable.
-            entry = _client_side(query_id, engine, kind, start, "error", "unavailable")
+            entry = _client_side(query_id, engine, kind, start, "error", "unavailable", e)
         self.ledger.close(entry)
         if self.on_result:
             self.on_result(entry)
 
 
-def _client_side(query_id: str, engine: str, kind: str, start: float, status: str, error_type: str) -> Entry:
+def _client_side(query_id: str, engine: str, kind: str, start: float, status: str, error_type: str,
+                 error: BaseException | None = None) -> Entry:
     """An outcome decided by the client, with no answer from the gateway."""
-    return Entry(query_id, engine, kind, start, time.time(), status, 0, error_type, "", "", "", 0, True)
+    detail = f"{type(error).__name__}: {error}"[:200] if error is not None else ""
+    return Entry(query_id, engine, kind, start, time.time(), status, 0, error_type, "", "", "", 0, True,
+                 client_error=detail)
 
 
 def _entry_from_response(query_id: str, engine: str, kind: str, start: float, resp: httpx.Response) -> Entry:

@@ -42,3 +42,26 @@ def test_the_proofs_catch_a_wrong_threshold(tmp_path: Path) -> None:
     (tmp_path / "r.yml").write_text(rule_text.replace("> 14.4\n", "> 144.0\n"))  # page too late
     run = promtool("test", "rules", "t.yml", cwd=tmp_path)
     assert run.returncode != 0 and 'slo_tier=\\"page-fast\\"' in run.stderr and "got: nil" in run.stderr
+
+
+def test_cli_generate_writes_rules_and_proofs_that_pass(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.test_slo_loaders import SLOTH
+
+    out = tmp_path / "gs.rules.yml"
+    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate",
+                          str(SLOTH / "getting-started.yml"), str(SLOTH / "kubernetes-apiserver.yml"), "-o", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "no test: SLO k8s-apiserver-requests-latency: free-form PromQL" in run.stdout
+    assert promtool("check", "rules", out.name, cwd=tmp_path).returncode == 0
+    test = promtool("test", "rules", "gs.test.yml", cwd=tmp_path)
+    assert test.returncode == 0, test.stdout + test.stderr
+    crd = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate", "--prometheus-rule",
+                          "--namespace", "monitoring"], capture_output=True, text=True, timeout=60)
+    assert crd.returncode == 0 and "kind: PrometheusRule" in crd.stdout
+    check = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate", "--platform",
+                            "--check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr

@@ -75,8 +75,16 @@ def test_status_page_lists_slos_worst_budget_first(setup: Setup, page: Page) -> 
     page.screenshot(path=str(IMAGES / "slo-status.png"), full_page=True)
 
 
+def _recorded_span(s: Setup) -> int:
+    """Seconds since the first budget recording: the range that the chart fills (a fresh Prometheus)."""
+    body = s.http.get("/api/v1/slos/gateway-availability/history", params={"range": "2m", "step": "1s"}).json()
+    first = min(t for x in body["series"] for t, v in x["points"] if v is not None)
+    return int(body["end"] - first) + 2
+
+
 def test_detail_page_has_the_burn_down_chart_and_tier_table(setup: Setup, page: Page) -> None:
-    response = page.goto(setup.service.url + "/slo/gateway-availability?range=1m")  # type: ignore[union-attr]
+    url = f"{setup.service.url}/slo/gateway-availability?range={_recorded_span(setup)}s"  # type: ignore[union-attr]
+    response = page.goto(url)
     assert response is not None and response.status == 200
     expect(page.locator("h1")).to_have_text("gateway-availability")
     chart = page.locator("#burn-down svg.chart")

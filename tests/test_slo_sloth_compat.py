@@ -116,12 +116,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
                       *backfill.record(client, rest + windows, end - COMPARE, end - COMPARE + span, STEP,
                                        cache)]:
                 recorded.setdefault((s.name, tuple(sorted(s.labels.items()))), s)
-        # The period budgets read 30 days: Sloth's 5m ratio and our base series, for one SLO.
-        sloth, ours = _recordings(SLOTH / "getting-started.yml")
-        five = [r for r in sloth if r["labels"]["sloth_window"] == "5m"]
-        for s in [*backfill.record(client, five, end - 30 * D + STEP, end, STEP, cache),
-                  *backfill.record(client, ours, end - 30 * D + STEP, end, STEP, cache)]:
-            recorded[(s.name, tuple(sorted(s.labels.items())))] = s
     backfill.create_blocks(list(recorded.values()), data)
     prom = backfill.LocalPrometheus(data).start()
     try:
@@ -228,15 +222,26 @@ def test_denominator_corrected_plugin_numbers(lab: Lab) -> None:
         assert ours  # ours pages and tickets on the plain ratio of sums
 
 
+def _subquery(expr: str, window: str) -> str:
+    """``expr`` evaluated every evaluation interval over ``window``, exactly as a recording rule would
+    have recorded it (the recorded path is proven against the evaluator in test_slo_evaluate)."""
+    return f"({expr})[{window}:{STEP}s]"
+
+
 def test_30d_budget_is_the_exact_ratio_of_sums_and_sloths_is_not(lab: Lab) -> None:
     period = 30 * D
     sel = slice(NS - period // SCRAPE, NS)
     exact = lab.errors[sel].sum() / lab.total[sel].sum()
-    slo_id = "myservice-requests-availability"
-    (ours,) = lab.prom.query(series.period_error_ratio(slo_id, period), lab.end)
-    sloth_expr = next(r["expr"] for r in _gen_rules(SLOTH / "getting-started.yml")
-                      if r.get("record") == "slo:sli_error:ratio_rate30d")
-    (theirs,) = lab.prom.query(sloth_expr, lab.end)
+    sloth_rules, ours_rules = _recordings(SLOTH / "getting-started.yml")
+    recorded = {r["record"]: [r] for r in ours_rules}
+    err = backfill.inline(series.selector(series.ERRORS, "myservice-requests-availability"), recorded)
+    tot = backfill.inline(series.selector(series.TOTAL, "myservice-requests-availability"), recorded)
+    # Our period rule: sum_over_time of the two base series, divided (a ratio of sums).
+    (ours,) = lab.prom.query(f"sum_over_time({_subquery(err, '30d')}) / sum_over_time({_subquery(tot, '30d')})",
+                             lab.end)
+    # Sloth's: the mean of its recorded 5m error ratios (sum_over_time / count_over_time).
+    five = next(r["expr"] for r in sloth_rules if r["labels"]["sloth_window"] == "5m")
+    (theirs,) = lab.prom.query(f"avg_over_time({_subquery(five, '30d')})", lab.end)
     ours_err = abs(ours.value - exact) / exact
     sloth_err = abs(theirs.value - exact) / exact
     budget = 0.001

@@ -65,6 +65,10 @@ def queries_verdict(df: pd.DataFrame, *, sent: int | None = None, lost_max: floa
     if len(errors):
         by = errors.groupby("error_type").size().to_dict()
         notes.append("platform errors by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+    if "client_error" in df:
+        # No answer at all from the gateway: the client's own exception is the only clue.
+        client = df[df["client_error"].fillna("") != ""].groupby("client_error").size().to_dict()
+        notes += [f"no answer from the gateway ({n}x): {message}" for message, n in sorted(client.items())]
     return Verdict("queries", "all queries of the experiment", f, criteria, tuple(notes))
 
 

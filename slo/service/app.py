@@ -17,7 +17,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from slo.durations import parse_duration
+from slo import rules
+from slo.errors import SpecError
 from slo.loaders import load_paths
 from slo.model import SLO
 from slo.service import replay, views
@@ -34,7 +35,7 @@ from slo.service.models import (
     SLOList,
     SLOSummary,
 )
-from slo.service.source import BadRequest, DataSourceDown, PrometheusLocator, UnknownSLO, sort_key
+from slo.service.source import BadRequest, DataSourceDown, PrometheusLocator, UnknownSLO, duration_arg, sort_key
 from slo.specs import platform_slos
 
 API = "/api/v1"
@@ -53,11 +54,15 @@ class ServiceConfig:
 
 
 def load_slos(config: ServiceConfig) -> list[SLO]:
-    return load_paths(config.specs) if config.specs else platform_slos()
+    """The SLOs to serve, checked the way the rule generator checks them (tiers that cannot fire,
+    reserved labels): a spec the rules refuse is refused at start, not on the first request."""
+    slos = load_paths(config.specs) if config.specs else platform_slos()
+    rules.generate(slos, rules.Options(profile=config.profile))
+    return slos
 
 
-def _error(status: int, message: str, **extra: object) -> JSONResponse:
-    body = ErrorBody(error=message, **extra)  # type: ignore[arg-type]
+def _error(status: int, message: str, known: list[str] | None = None, data_source: str | None = None) -> JSONResponse:
+    body = ErrorBody(error=message, known=known, data_source=data_source)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
@@ -70,12 +75,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _seconds(value: str | None, what: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise BadRequest(f"{what}: {exc}") from None
+    return None if value is None else duration_arg(value, what)
 
 
 def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
@@ -114,6 +114,11 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, _validation_message(exc))
 
+    @app.exception_handler(SpecError)
+    async def _spec(_r: Request, exc: SpecError) -> JSONResponse:
+        # A served spec that cannot be evaluated under the profile the deployed rules use.
+        return _error(500, str(exc))
+
     @app.exception_handler(Exception)
     async def _internal(_r: Request, exc: Exception) -> JSONResponse:
         # The traceback goes to the service's log; the client gets the kind of failure only.
@@ -124,8 +129,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
     @app.get(f"{API}/slos", response_model=SLOList, responses={503: ERRORS[503]}, tags=["slos"])
     def list_slos() -> SLOList:
         """Every SLO with its budget remaining, worst first (SLOs without data last)."""
-        states = sorted(source.states(), key=lambda s: (sort_key(s.worst.budget_remaining if s.worst else None),
-                                                       s.slo.id))
+        states = sorted(source.states(), key=lambda s: (sort_key(s.budget_remaining), s.slo.id))
         return SLOList(slos=[SLOSummary.of(s) for s in states])
 
     @app.get(f"{API}/slos/{{name}}", response_model=SLODetail, responses=ERRORS, tags=["slos"])
@@ -172,7 +176,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
 
     # --- pages ---------------------------------------------------------------------------------------
 
-    def page(title: str, body: str, status: int = 200, ok: bool = True) -> HTMLResponse:
+    def page(title: str, body: str, status: int = 200, ok: bool | None = True) -> HTMLResponse:
         try:
             where = locator.url()
         except DataSourceDown:
@@ -192,7 +196,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
         try:
             slo = source.spec(name)
         except UnknownSLO as exc:
-            return page("Unknown SLO", views.not_found_page(name, exc.known), 404)
+            return page("Unknown SLO", views.not_found_page(name, exc.known), 404, ok=None)
         try:
             range_s = _seconds(range, "range")
             state = source.state(name)
@@ -200,7 +204,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
         except DataSourceDown as exc:
             return page(f"{name} — data source down", views.detail_unavailable(slo, str(exc)), 503, ok=False)
         except BadRequest as exc:
-            return page("Bad request", f"<h1>Bad request</h1><p>{esc(exc)}</p>", 400)
+            return page("Bad request", f"<h1>Bad request</h1><p>{esc(exc)}</p>", 400, ok=None)
         body = views.detail_page(state, burn.series, burn.start, burn.end, range_s or state.slo.period)
         return page(f"{name} — SLO", body)
 

@@ -7,10 +7,6 @@ import math
 NO_DATA = "no data"
 
 
-def _missing(value: float | None) -> bool:
-    return value is None or not math.isfinite(value)
-
-
 def percent(value: float | None, digits: int = 2) -> str:
     """0.99953 → "99.95%"; keeps enough digits that 99.999% never rounds up to 100%."""
     if value is None or not math.isfinite(value):
@@ -32,13 +28,6 @@ def burn(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return NO_DATA
     return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
-
-
-def ratio(value: float | None) -> str:
-    """An error ratio: small values in scientific-ish percent so 0.0004 reads 0.040%."""
-    if value is None or not math.isfinite(value):
-        return NO_DATA
-    return f"{value * 100:.3f}%" if value < 0.1 else f"{value * 100:.1f}%"
 
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))

@@ -24,6 +24,7 @@ header .source { margin-left:auto; font-size:12px; color:#c6ccd8; }
 header .dot { display:inline-block; width:8px; height:8px; border-radius:50%; margin-right:6px;
   background:#3fb950; }
 header .dot.down { background:#f85149; }
+header .dot.idle { background:#8a93a3; }
 main { max-width:1320px; margin:0 auto; padding:20px 28px 40px; }
 h1 { font-size:20px; margin:4px 0 2px; }
 h2 { font-size:15px; margin:26px 0 10px; }
@@ -86,10 +87,10 @@ def esc(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def layout(title: str, body: str, *, source: str, source_ok: bool, refresh: bool = True) -> str:
+def layout(title: str, body: str, *, source: str, source_ok: bool | None, refresh: bool = True) -> str:
+    """``source_ok`` None: this page did not ask Prometheus, so it claims nothing about it."""
     meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
-    dot = "dot" if source_ok else "dot down"
-    state = "answering" if source_ok else "not answering"
+    dot, state = {True: ("dot", "answering"), False: ("dot down", "not answering"), None: ("dot idle", "")}[source_ok]
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{meta}"

@@ -147,12 +147,13 @@ class LiveSource:
                   end: float | None = None) -> BurnDown:
         """The recorded budget-remaining series on a regular grid, None where nothing was recorded.
 
-        Defaults: the whole period, in about 300 steps but never finer than the budget rules'
-        evaluation interval (finer steps would only repeat the same recorded value).
+        Defaults: the whole period in about 300 steps, never finer than the rules' evaluation
+        interval. Between two runs of the (slower) budget rules a short range shows steps: the
+        recorded value holds until the next run, which is what Prometheus knows.
         """
         r = self.resolve(self.spec(name), self.deployed_profiles())
         range_s = range_s or r.slo.period
-        step = step or max(r.profile.budget_interval, math.ceil(range_s / 300))
+        step = step or max(r.profile.interval, math.ceil(range_s / 300))
         n = range_s // step + 1
         if n > MAX_POINTS:
             raise BadRequest(f"{n} points of {step}s in {format_duration(range_s)}; Prometheus returns at most "

@@ -100,11 +100,10 @@ class SLOSummary(BaseModel):
 
     @classmethod
     def fields_of(cls, s: SLOState) -> dict[str, Any]:
-        worst = s.worst
         return dict(name=s.slo.id, service=s.slo.service, slo=s.slo.name, description=s.slo.description,
                     objective=float(s.slo.objective), period=format_duration(s.slo.period),
-                    period_seconds=s.slo.period, profile=s.profile.name,
-                    budget_remaining=worst.budget_remaining if worst else None, firing=s.firing)
+                    period_seconds=s.slo.period, profile=s.profile.name, budget_remaining=s.budget_remaining,
+                    firing=s.firing)
 
     @classmethod
     def of(cls, s: SLOState) -> SLOSummary:

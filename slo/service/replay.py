@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from slo.durations import parse_duration
 from slo.errors import SpecError
 from slo.loaders import load_paths
 from slo.model import SLO
 from slo.promapi import MAX_POINTS
 from slo.service.live import LiveSource
 from slo.service.models import BacktestRequest, BacktestResult, RangeHistory, TierScore
-from slo.service.source import BadRequest, UnknownSLO
+from slo.service.source import BadRequest, UnknownSLO, duration_arg
 from slo.windows import WindowProfile, apply_profile, effective_tiers, get_profile
 
 if TYPE_CHECKING:
@@ -107,13 +106,6 @@ def _csv_history(text: str, slo: SLO) -> History:
         raise BadRequest(f"cannot read the CSV: {exc}") from None
 
 
-def _seconds(text: str, what: str) -> int:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise BadRequest(f"{what}: {exc}") from None
-
-
 def default_step(slo: SLO, policies: list[str], resolved: WindowProfile) -> int:
     """The longest interval that divides every tier window (and ``for``) and is no longer than the base window.
 
@@ -133,14 +125,14 @@ def _range_history(spec: RangeHistory, slo: SLO, policies: list[str], resolved: 
                    source: LiveSource) -> History:
     from slo.history import from_prometheus
 
-    step = _seconds(spec.step, "step") if spec.step else default_step(slo, policies, resolved)
+    step = duration_arg(spec.step, "step") if spec.step else default_step(slo, policies, resolved)
     end = spec.end.timestamp() if spec.end else time.time()
     end = math.floor(end / step) * step
     if spec.start:
         start = spec.start.timestamp()
     else:
         # Default: the SLO period, or as much of it as one range query holds.
-        start = end - (_seconds(spec.range, "range") if spec.range else min(slo.period, (MAX_POINTS - 1) * step))
+        start = end - (duration_arg(spec.range, "range") if spec.range else min(slo.period, (MAX_POINTS - 1) * step))
     start = math.ceil(start / step) * step
     points = (end - start) // step + 1
     if points < 2:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
+from slo.durations import parse_duration
 from slo.errors import DataSourceError
 from slo.model import SLO, Tier
 from slo.windows import WindowProfile
@@ -28,6 +29,14 @@ class UnknownSLO(LookupError):
 
 class BadRequest(ValueError):
     """The request cannot be answered as asked; the message says how to fix it."""
+
+
+def duration_arg(text: str, what: str) -> int:
+    """A duration given by the client ("6h"), or BadRequest naming the argument."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise BadRequest(f"{what}: {exc}") from None
 
 
 class DataSourceDown(RuntimeError):
@@ -92,10 +101,9 @@ class SLOState:
     groups: tuple[GroupState, ...]
 
     @property
-    def worst(self) -> GroupState | None:
-        """The group with the least budget left: the one the list sorts and colours by."""
-        ranked = sorted(self.groups, key=lambda g: sort_key(g.budget_remaining))
-        return ranked[0] if ranked else None
+    def budget_remaining(self) -> float | None:
+        """The worst group's: what the list sorts by. None only when no group has data."""
+        return min((g.budget_remaining for g in self.groups), key=sort_key, default=None)
 
     @property
     def firing(self) -> list[str]:

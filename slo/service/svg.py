@@ -110,75 +110,105 @@ def _segments(points: Sequence[Point]) -> list[list[tuple[float, float]]]:
     return [s for s in out if s]
 
 
-def render(chart: Chart) -> str:
-    w, h = chart.width, chart.height
-    pw, ph = w - _M_LEFT - _M_RIGHT, h - _M_TOP - _M_BOTTOM
-    title = escape(chart.title)
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h}" width="{w}" '
-            f'height="{h}" role="img" aria-label="{title}" font-family="system-ui, sans-serif" font-size="11">'
-            f"<title>{title}</title>")
-    parts = [head, f'<text x="{_M_LEFT}" y="16" font-size="13" font-weight="600" fill="#222">{title}</text>']
-    lines = [_clipped(line, chart.y_floor) for line in chart.lines]
-    values = [v for line in lines for _, v in line.points if v is not None and math.isfinite(v)]
-    clipped = chart.y_floor is not None and any(
-        v is not None and v < chart.y_floor for line in chart.lines for _, v in line.points)
-    times = [t for line in chart.lines for t, _ in line.points]
-    frame = (f'<rect x="{_M_LEFT}" y="{_M_TOP}" width="{pw}" height="{ph}" fill="#fbfbfd" '
-             'stroke="#d0d4dc"/>')
-    if not values or not times:
-        parts += [frame, f'<text x="{_M_LEFT + pw / 2}" y="{_M_TOP + ph / 2}" text-anchor="middle" '
-                  f'fill="#666" font-size="13">{escape(chart.empty_text)}</text></svg>']
-        return "".join(parts)
-    extra = [r.value for r in chart.rules] + [v for v in (chart.y_min, chart.y_max) if v is not None]
-    y_ticks = nice_ticks(min(values + extra), max(values + extra))
-    y_lo, y_hi = y_ticks[0], y_ticks[-1]
-    t_lo = min(times) if chart.x_min is None else chart.x_min
-    t_hi = max(times) if chart.x_max is None else chart.x_max
-    t_span = max(t_hi - t_lo, 1.0)
+@dataclass(frozen=True)
+class _Plot:
+    """The plotting area and the data → pixel mapping."""
 
-    def x(t: float) -> float:
-        return _M_LEFT + (t - t_lo) / t_span * pw
+    t_lo: float
+    t_hi: float
+    y_lo: float
+    y_hi: float
+    pw: float
+    ph: float
 
-    def y(v: float) -> float:
-        return _M_TOP + ph - (v - y_lo) / (y_hi - y_lo) * ph
+    @property
+    def t_span(self) -> float:
+        return max(self.t_hi - self.t_lo, 1.0)
 
-    parts.append(frame)
+    def x(self, t: float) -> float:
+        return _M_LEFT + (t - self.t_lo) / self.t_span * self.pw
+
+    def y(self, v: float) -> float:
+        return _M_TOP + self.ph - (v - self.y_lo) / (self.y_hi - self.y_lo) * self.ph
+
+
+def _grid(chart: Chart, p: _Plot, y_ticks: list[float]) -> list[str]:
+    out = []
     for tick in y_ticks:
-        parts.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + pw}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
-                     'stroke="#e6e8ee"/>')
-        parts.append(f'<text x="{_M_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
-                     f"{escape(chart.y_format(tick))}</text>")
-    for tick in time_ticks(t_lo, t_hi):
-        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{_M_TOP}" y2="{_M_TOP + ph}" '
-                     'stroke="#eef0f4"/>')
-        parts.append(f'<text x="{x(tick):.1f}" y="{_M_TOP + ph + 16}" text-anchor="middle" fill="#555">'
-                     f"{escape(time_label(tick, t_span))}</text>")
+        out.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + p.pw}" y1="{p.y(tick):.1f}" y2="{p.y(tick):.1f}" '
+                   'stroke="#e6e8ee"/>')
+        out.append(f'<text x="{_M_LEFT - 6}" y="{p.y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
+                   f"{escape(chart.y_format(tick))}</text>")
+    for tick in time_ticks(p.t_lo, p.t_hi):
+        out.append(f'<line x1="{p.x(tick):.1f}" x2="{p.x(tick):.1f}" y1="{_M_TOP}" y2="{_M_TOP + p.ph}" '
+                   'stroke="#eef0f4"/>')
+        out.append(f'<text x="{p.x(tick):.1f}" y="{_M_TOP + p.ph + 16}" text-anchor="middle" fill="#555">'
+                   f"{escape(time_label(tick, p.t_span))}</text>")
     for r in chart.rules:
-        parts.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + pw}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" '
-                     f'stroke="{r.color}" stroke-dasharray="5 4"/>')
-        parts.append(f'<text x="{_M_LEFT + pw - 4}" y="{y(r.value) - 4:.1f}" text-anchor="end" '
-                     f'fill="{r.color}">{escape(r.label)}</text>')
-    first = min((t for line in lines for t, v in line.points if v is not None and math.isfinite(v)), default=t_lo)
-    if first - t_lo > 0.02 * t_span:
-        # Say where nothing was recorded rather than leave a blank that reads like a rendering fault.
-        parts.append(f'<rect class="nodata" x="{_M_LEFT}" y="{_M_TOP}" width="{x(first) - _M_LEFT:.1f}" '
-                     f'height="{ph}" fill="#eef0f4" opacity="0.8"/>')
-        parts.append(f'<text x="{(_M_LEFT + x(first)) / 2:.1f}" y="{_M_TOP + ph / 2:.1f}" text-anchor="middle" '
-                     f'fill="#6b7385">{escape(chart.empty_text if first >= t_hi else "no data recorded")}</text>')
-    if clipped:
-        assert chart.y_floor is not None
-        parts.append(f'<text x="{_M_LEFT + 4}" y="{_M_TOP + ph - 6}" fill="#666">values below '
-                     f"{escape(chart.y_format(chart.y_floor))} drawn at {escape(chart.y_format(chart.y_floor))}</text>")
+        out.append(f'<line x1="{_M_LEFT}" x2="{_M_LEFT + p.pw}" y1="{p.y(r.value):.1f}" y2="{p.y(r.value):.1f}" '
+                   f'stroke="{r.color}" stroke-dasharray="5 4"/>')
+        out.append(f'<text x="{_M_LEFT + p.pw - 4}" y="{p.y(r.value) - 4:.1f}" text-anchor="end" '
+                   f'fill="{r.color}">{escape(r.label)}</text>')
+    return out
+
+
+def _unrecorded(p: _Plot, first: float) -> list[str]:
+    """Shade the start of the range where nothing was recorded: a blank reads like a rendering fault."""
+    if first - p.t_lo <= 0.02 * p.t_span:
+        return []
+    width = p.x(first) - _M_LEFT
+    out = [f'<rect class="nodata" x="{_M_LEFT}" y="{_M_TOP}" width="{width:.1f}" height="{p.ph}" '
+           'fill="#eef0f4" opacity="0.8"/>']
+    if width > 120:  # room for the words
+        out.append(f'<text x="{_M_LEFT + width / 2:.1f}" y="{_M_TOP + p.ph / 2:.1f}" text-anchor="middle" '
+                   'fill="#6b7385">no data recorded</text>')
+    return out
+
+
+def _lines(p: _Plot, lines: Sequence[Line]) -> list[str]:
+    out = []
     for i, line in enumerate(lines):
         color = line.color or PALETTE[i % len(PALETTE)]
         for seg in _segments(line.points):
             if len(seg) == 1:
                 (t, v), = seg
-                parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>')
+                out.append(f'<circle cx="{p.x(t):.1f}" cy="{p.y(v):.1f}" r="2.5" fill="{color}"/>')
                 continue
-            d = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
-            parts.append(f'<polyline class="series" points="{d}" fill="none" stroke="{color}" '
-                         'stroke-width="2" stroke-linejoin="round"/>')
+            d = " ".join(f"{p.x(t):.1f},{p.y(v):.1f}" for t, v in seg)
+            out.append(f'<polyline class="series" points="{d}" fill="none" stroke="{color}" '
+                       'stroke-width="2" stroke-linejoin="round"/>')
+    return out
+
+
+def render(chart: Chart) -> str:
+    w, h = chart.width, chart.height
+    pw, ph = w - _M_LEFT - _M_RIGHT, h - _M_TOP - _M_BOTTOM
+    title = escape(chart.title)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h}" width="{w}" '
+             f'height="{h}" role="img" aria-label="{title}" font-family="system-ui, sans-serif" font-size="11">'
+             f"<title>{title}</title>",
+             f'<text x="{_M_LEFT}" y="16" font-size="13" font-weight="600" fill="#222">{title}</text>',
+             f'<rect x="{_M_LEFT}" y="{_M_TOP}" width="{pw}" height="{ph}" fill="#fbfbfd" stroke="#d0d4dc"/>']
+    lines = [_clipped(line, chart.y_floor) for line in chart.lines]
+    drawn = [(t, v) for line in lines for t, v in line.points if v is not None and math.isfinite(v)]
+    if not drawn:
+        parts.append(f'<text x="{_M_LEFT + pw / 2}" y="{_M_TOP + ph / 2}" text-anchor="middle" fill="#666" '
+                     f'font-size="13">{escape(chart.empty_text)}</text></svg>')
+        return "".join(parts)
+    values = [v for _, v in drawn]
+    times = [t for line in lines for t, _ in line.points]
+    extra = [r.value for r in chart.rules] + [v for v in (chart.y_min, chart.y_max) if v is not None]
+    y_ticks = nice_ticks(min(values + extra), max(values + extra))
+    p = _Plot(min(times) if chart.x_min is None else chart.x_min, max(times) if chart.x_max is None else chart.x_max,
+              y_ticks[0], y_ticks[-1], pw, ph)
+    parts += _grid(chart, p, y_ticks)
+    parts += _unrecorded(p, min(t for t, _ in drawn))
+    floor = chart.y_floor
+    if floor is not None and any(v is not None and v < floor for line in chart.lines for _, v in line.points):
+        label = escape(chart.y_format(floor))
+        parts.append(f'<text x="{_M_LEFT + 4}" y="{_M_TOP + ph - 6}" fill="#666">values below {label} drawn at '
+                     f"{label}</text>")
+    parts += _lines(p, lines)
     parts.append(_legend(chart.lines, _M_LEFT, h - 10))
     parts.append("</svg>")
     return "".join(parts)
