@@ -9,7 +9,7 @@ DEB_PKGS := prometheus prometheus-alertmanager chromium
 .PHONY: demo test bootstrap debs lint bench clean
 
 demo: bootstrap
-	$(VENV)/bin/enginewatch up --load-qps 20 --load-duration 60s --exit-after-load
+	$(VENV)/bin/enginewatch gameday --out gameday-report
 
 test: bootstrap
 	$(VENV)/bin/ruff check .

@@ -43,8 +43,9 @@ class AlertProfile:
 PROFILES: dict[str, AlertProfile] = {
     "local": AlertProfile(
         name="local", interval=1,
-        # A SIGSTOPped node fails its scrape within a second; 5 s rules out one slow scrape.
-        node_down_for=5,
+        # Prometheus 2.42 delivers a new file_sd target up to 5 s after the file changes, so a pod that
+        # just started (a blue-green green cluster, a replacement) is unscraped for ~6 s: wait past that.
+        node_down_for=10,
         crashloop_window=60, crashloop_restarts=3, crashloop_for=0,
         # A local start takes ~5 s and a drain at most grace + slack (15 s): these are 3-6x that.
         stuck_for={"STARTING": 90, "RESIZING": 90, "DRAINING": 45},

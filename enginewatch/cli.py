@@ -180,6 +180,20 @@ def _mount_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(slo_app, name="slo", help="SLO specs, rules, live error budgets and backtests.")
 
+    @slo_app.command("serve")
+    def slo_serve(
+        prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (default: the running stack's)")] = None,
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one)")] = 8080,
+        profile: Annotated[str | None, typer.Option(help="Window profile (default: the loaded rules' own)")] = None,
+    ) -> None:
+        """The SLO service: JSON API with OpenAPI schema, HTML status page, its own /metrics."""
+        from slo.service.__main__ import main as serve_main
+
+        argv = ["--port", str(port), "--prometheus", prometheus or _running().prometheus]
+        if profile:
+            argv += ["--profile", profile]
+        raise typer.Exit(serve_main(argv))
+
 
 _mount_subcommands()
 

@@ -51,6 +51,12 @@ class Lifecycle:
         return self.state == RUNNING
 
 
+def begin_drain(lifecycle: Lifecycle) -> None:
+    """Drop readiness in the signal handler itself, so no request served after SIGTERM sees it ready."""
+    if lifecycle.state == RUNNING:
+        lifecycle.to(DRAINING)
+
+
 async def drain(lifecycle: Lifecycle, grace_s: float, wait_idle: Callable[[], Awaitable[None]],
                 cancel_all: Callable[[], Awaitable[int]]) -> bool:
     """Run the drain after SIGTERM. True when everything finished within the grace period.
@@ -58,8 +64,10 @@ async def drain(lifecycle: Lifecycle, grace_s: float, wait_idle: Callable[[], Aw
     ``wait_idle`` returns once no query runs or waits; ``cancel_all`` interrupts the rest, returns
     once they have all been answered, and says how many there were.
     """
-    if not lifecycle.to(DRAINING):
-        return True  # a second SIGTERM changes nothing: the first drain is under way
+    # The SIGTERM handler may already have dropped readiness (see begin_drain); drain all the same.
+    lifecycle.to(DRAINING)
+    if lifecycle.state != DRAINING:
+        return True  # already stopping: a drain is or was under way
     try:
         await asyncio.wait_for(wait_idle(), timeout=grace_s)
         clean = True

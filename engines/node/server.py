@@ -23,7 +23,7 @@ from engines.node import workdir
 from engines.node.config import NodeConfig
 from engines.node.core import QueryCore
 from engines.node.http import build_app
-from engines.node.lifecycle import RUNNING, STOPPED, Lifecycle, drain
+from engines.node.lifecycle import RUNNING, STOPPED, Lifecycle, begin_drain, drain
 from engines.node.service import QueryService
 from engines.process import bind_socket, write_atomic
 from engines.storage import ensure_storage
@@ -57,13 +57,17 @@ def run(config: NodeConfig) -> int:
 
 async def _serve(config: NodeConfig) -> int:
     stop = asyncio.Event()
-    if config.drain:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-
     metrics = QueryServiceMetrics()
     lifecycle = Lifecycle(metrics.set_state)
+    if config.drain:
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            begin_drain(lifecycle)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
     work_dir = workdir.create()
     service: QueryService | None = None
     try:
