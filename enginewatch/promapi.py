@@ -2,7 +2,8 @@
 
 Every failure — connection refused, timeout, HTTP status, an API error such as a PromQL syntax error —
 becomes one exception, PrometheusUnavailable, whose message names the data source and the error, so a
-CLI verb or a report can say it plainly instead of showing a stack trace.
+CLI verb or a report can say it plainly instead of showing a stack trace. (slo calls the same exception
+DataSourceError.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Timestamp = float | datetime
+
+#: Prometheus refuses range queries of more points per series than this; query_range splits longer ones.
+MAX_POINTS = 11_000
+# Longer queries go in a POST body: inlined recording rules make expressions of many kilobytes, more
+# than a URL should carry.
+_MAX_GET_QUERY = 4096
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -89,9 +96,18 @@ def _ts(t: Timestamp) -> str:
     return repr(t.timestamp() if isinstance(t, datetime) else float(t))
 
 
+def _seconds(t: Timestamp) -> float:
+    return t.timestamp() if isinstance(t, datetime) else float(t)
+
+
 def _float(v: str) -> float:
     # Prometheus encodes values as strings, including "NaN", "+Inf" and "-Inf"; float() reads them all.
     return float(v)
+
+
+def finite(value: float | None) -> float | None:
+    """``value``, or None for NaN, ±Inf and None: what a report shows as "no data"."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 class PrometheusClient:
@@ -113,7 +129,11 @@ class PrometheusClient:
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         try:
-            r = self._client.get(f"{self.url}{path}", params=params)
+            if params and len(params.get("query", "")) > _MAX_GET_QUERY:
+                # The query endpoints take the same parameters form-encoded in a POST body.
+                r = self._client.post(f"{self.url}{path}", data=params)
+            else:
+                r = self._client.get(f"{self.url}{path}", params=params)
         except httpx.TimeoutException:
             raise PrometheusUnavailable(self.url, "connection", f"no answer within {self.timeout:g}s") from None
         except httpx.HTTPError as e:
@@ -160,8 +180,23 @@ class PrometheusClient:
         return samples[0].value if samples else default
 
     def query_range(self, expr: str, start: Timestamp, end: Timestamp, step: float) -> list[Series]:
-        data = self._get("/api/v1/query_range",
-                         {"query": expr, "start": _ts(start), "end": _ts(end), "step": repr(float(step))})
+        """Range query; one of more than MAX_POINTS points per series is split into chunks and joined."""
+        t0, points = _seconds(start), math.floor((_seconds(end) - _seconds(start)) / step) + 1
+        if points <= MAX_POINTS:
+            return self._query_range(expr, _ts(start), _ts(end), step)
+        joined: dict[tuple[tuple[str, str], ...], Series] = {}
+        for first in range(0, points, MAX_POINTS):
+            last = min(first + MAX_POINTS, points) - 1
+            for s in self._query_range(expr, _ts(t0 + first * step), _ts(t0 + last * step), step):
+                key = tuple(sorted(s.labels.items()))
+                if key in joined:
+                    joined[key].points.extend(s.points)
+                else:
+                    joined[key] = s
+        return list(joined.values())
+
+    def _query_range(self, expr: str, start: str, end: str, step: float) -> list[Series]:
+        data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": repr(float(step))})
         return [Series(r["metric"], [(float(t), _float(v)) for t, v in r["values"]]) for r in data["result"]]
 
     def query_range_frame(self, expr: str, start: Timestamp, end: Timestamp, step: float) -> pd.DataFrame:

@@ -102,6 +102,25 @@ class Stack:
                                          admin_token=self.admin_token, node_env=self.options.node_env)
         orchestrator_url = self.orchestrator.serve()
 
+        if self.options.alertmanager_config:
+            self.on_step("alertmanager")
+            from enginewatch.alertmanager import AlertmanagerServer
+
+            self.alertmanager = AlertmanagerServer(self.options.alertmanager_config, self.state_dir / "alertmanager")
+            self.alertmanager.start()
+
+        # Prometheus first, so that it sees the platform boot: the engines' start operations are an SLO.
+        self.on_step("prometheus")
+        self.prometheus = PrometheusServer(
+            self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
+            profile=self.options.profile, targets={JOB_ORCHESTRATOR: orchestrator_url},
+            rule_files=self.options.rule_files,
+            alertmanager=self.alertmanager.url if self.alertmanager else None,
+        ).start()
+        with self.prom() as prom:
+            wait_until(lambda: bool(prom.query(f'up{{job="{JOB_ORCHESTRATOR}"}} == 1')), 15,
+                       what="Prometheus to scrape the orchestrator")
+
         self.on_step("engines")
         self.orchestrator.start()
 
@@ -120,21 +139,8 @@ class Stack:
         self.gateway_url = f"http://127.0.0.1:{int(port_file.read_text())}"
         self.orchestrator.attach_gateway(self.gateway_url, self.admin_token)
 
-        if self.options.alertmanager_config:
-            self.on_step("alertmanager")
-            from enginewatch.alertmanager import AlertmanagerServer
-
-            self.alertmanager = AlertmanagerServer(self.options.alertmanager_config, self.state_dir / "alertmanager")
-            self.alertmanager.start()
-
-        self.on_step("prometheus")
-        self.prometheus = PrometheusServer(
-            self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
-            profile=self.options.profile,
-            targets={JOB_GATEWAY: self.gateway_url, JOB_ORCHESTRATOR: orchestrator_url},
-            rule_files=self.options.rule_files,
-            alertmanager=self.alertmanager.url if self.alertmanager else None,
-        ).start()
+        self.prometheus.targets[JOB_GATEWAY] = self.gateway_url
+        self.prometheus.reload()
 
         if self.options.slo_service:
             # It reads Prometheus, and Prometheus scrapes it: start it second, then add its target.

@@ -23,8 +23,8 @@ import numpy as np
 import yaml
 
 from engines.process import LOOPBACK, ManagedProcess, free_port, wait_until
+from enginewatch.promapi import PrometheusClient
 from slo.errors import DataSourceError
-from slo.promapi import Prometheus
 from slo.promql import parse_selector
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -123,7 +123,7 @@ class LocalPrometheus:
             f"--web.listen-address={LOOPBACK}:{self.port}", "--storage.tsdb.retention.time=400d",
             "--query.max-samples=1000000000", "--query.timeout=5m", "--web.enable-admin-api",
         ], log_path=self.log).start()
-        client = Prometheus(self.url)
+        client = PrometheusClient(self.url)
         try:
             wait_until(lambda: self._alive() and client.ready(), timeout, 0.1, "Prometheus ready")
         except TimeoutError:
@@ -172,7 +172,7 @@ def inline(expr: str, recorded: dict[str, list[dict[str, Any]]]) -> str:
     return _REF.sub(replace, expr)
 
 
-def record(prom: Prometheus, rules: list[dict[str, Any]], start: float, end: float, step: int,
+def record(prom: PrometheusClient, rules: list[dict[str, Any]], start: float, end: float, step: int,
            cache: dict[str, list[Any]] | None = None) -> list[Samples]:
     """Evaluate recording rules over [start, end] every ``step`` seconds, as Prometheus would have.
 
@@ -191,7 +191,8 @@ def record(prom: Prometheus, rules: list[dict[str, Any]], start: float, end: flo
             try:
                 cache[key] = prom.query_range(expr, start, end, step)
             except DataSourceError as exc:
-                raise DataSourceError(f"recording {rule['record']}: {exc}") from None
+                raise DataSourceError(exc.url, exc.kind, f"recording {rule['record']}: {exc.message}",
+                                      status=exc.status, error_type=exc.error_type) from None
         for s in cache[key]:
             labels = {k: v for k, v in s.labels.items() if k != "__name__"}
             labels.update(rule.get("labels") or {})

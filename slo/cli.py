@@ -75,6 +75,7 @@ def generate(
     out: Path | None = typer.Option(None, "--out", "-o", help="Rule file to write (default: stdout)."),
     profile: str | None = ProfileOpt,
     runbook_base: str = typer.Option(None, help="Base URL of runbooks; alerts link <base>/<Alert>.md."),
+    grafana_url: str = typer.Option(None, help="Grafana base URL; alerts link its SLOs dashboard."),
     prometheus_rule: bool = typer.Option(False, "--prometheus-rule", help="Write a PrometheusRule object."),
     name: str = typer.Option("enginewatch-slos", help="PrometheusRule name."),
     namespace: str | None = typer.Option(None, help="PrometheusRule namespace."),
@@ -95,7 +96,8 @@ def generate(
         for p in artifacts.write(arts):
             typer.echo(f"wrote {p}")
         return
-    options = rules.Options(profile=profile, **({"runbook_base": runbook_base} if runbook_base else {}))
+    links = {k: v for k, v in (("runbook_base", runbook_base), ("grafana_url", grafana_url)) if v}
+    options = rules.Options(profile=profile, **links)
     slos = _load(paths)
     generated = rules.generate(slos, options)
     document = (rules.prometheus_rule(generated, name, namespace) if prometheus_rule
@@ -114,6 +116,8 @@ def generate(
         typer.echo(f"wrote {test_path} ({len(test.document['tests'])} promtool tests)")
         for reason in test.skipped:
             typer.echo(f"  no test: {reason}")
+        for note in test.notes:
+            typer.echo(f"  note: {note}")
 
 
 @app.command()

@@ -5,6 +5,8 @@ The CLI prints them on one line and exits 2; they never carry a stack trace to t
 
 from __future__ import annotations
 
+from enginewatch.promapi import PrometheusUnavailable
+
 
 class SpecError(ValueError):
     """An SLO spec that cannot be turned into rules, located precisely enough to fix it."""
@@ -34,5 +36,6 @@ class NotSupportedError(SpecError):
     """A valid spec that uses a feature enginewatch does not implement (named in the reason)."""
 
 
-class DataSourceError(RuntimeError):
-    """Prometheus could not be queried (unreachable, timeout, bad answer)."""
+# Prometheus could not be queried (unreachable, timeout, bad answer): the shared client's own error
+# under slo's name, so slo, the SLO service and the CLI catch one exception whoever made the query.
+DataSourceError = PrometheusUnavailable

@@ -11,10 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from enginewatch.promapi import PrometheusClient, finite
 from slo import series
 from slo.durations import format_duration
 from slo.model import SLO
-from slo.promapi import Prometheus
 from slo.rules import Options, guard_events, resolve
 from slo.windows import WindowProfile, effective_tiers
 
@@ -93,11 +93,7 @@ def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in labels.items() if k not in ("__name__", series.SLO_LABEL)))
 
 
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
-def evaluate(slo: SLO, prom: Prometheus, profile: WindowProfile, at: float | None = None) -> SLOReport:
+def evaluate(slo: SLO, prom: PrometheusClient, profile: WindowProfile, at: float | None = None) -> SLOReport:
     tiers = effective_tiers(slo, profile)
     windows = sorted({w for t in tiers for w in (t.short_window, t.long_window)} | {profile.base_window * 5})
     budget = float(slo.error_budget)
@@ -111,13 +107,13 @@ def evaluate(slo: SLO, prom: Prometheus, profile: WindowProfile, at: float | Non
     groups = set().union(*(set(r) for r in events.values()))
     for key in sorted(groups):
         labels = dict(key)
-        period_ratio = _finite(ratios[slo.period].get(key, math.nan))
+        period_ratio = finite(ratios[slo.period].get(key, math.nan))
         if period_ratio is None or not events[slo.period].get(key):
             report.groups.append(GroupStatus(labels, NO_DATA, None, None, None))
             continue
         statuses = []
         for w in windows:
-            r = _finite(ratios[w].get(key, math.nan))
+            r = finite(ratios[w].get(key, math.nan))
             n = events[w].get(key)
             statuses.append(WindowStatus(format_duration(w), r, None if r is None else r / budget, n))
         remaining = 1 - period_ratio / budget
@@ -147,7 +143,7 @@ def evaluate(slo: SLO, prom: Prometheus, profile: WindowProfile, at: float | Non
 def evaluate_all(slos: list[SLO], url: str, profile: str | None = None, at: float | None = None,
                  timeout: float = 30.0) -> list[SLOReport]:
     """Reports for every SLO; an unreachable Prometheus raises DataSourceError (CLI: exit 2)."""
-    with Prometheus(url, timeout=timeout) as prom:
+    with PrometheusClient(url, timeout=timeout) as prom:
         out = []
         for slo in slos:
             resolved, prof = resolve(slo, Options(profile=profile))

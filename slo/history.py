@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from enginewatch.promapi import PrometheusClient
 from slo import series
 from slo.errors import SpecError
 from slo.model import SLO
-from slo.promapi import Prometheus
 
 
 @dataclass
@@ -97,7 +97,7 @@ def read_incidents(path: Path) -> pd.DataFrame:
     return frame
 
 
-def from_prometheus(prom: Prometheus, slos: list[SLO], start: float, end: float, step: int) -> History:
+def from_prometheus(prom: PrometheusClient, slos: list[SLO], start: float, end: float, step: int) -> History:
     """History from the recorded base series: events per interval = recorded rate × interval.
 
     With the interval equal to the rules' base window, consecutive base windows tile time, so the

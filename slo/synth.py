@@ -108,8 +108,8 @@ def plan(slo: SLO, group: dict[str, str] | None = None) -> Plan:
     if ev_sel.metric == total_sel.metric:
         # The total selector also matches the event series: split total into events and the rest.
         ev_labels = labels_for((*total_sel.matchers, *ev_sel.matchers), group)
-        rest = labels_for(total_sel.matchers, labels_failing(ev_sel.matchers, ev_labels))
-        if all(m.matches(rest) for m in ev_sel.matchers):
+        rest = _outside(ev_sel.matchers, total_sel.matchers, ev_labels)
+        if rest is None:
             raise CannotSynthesize(f"SLO {slo.id}: cannot find a total series outside {ev_sel.promql()}")
         series = (CounterSeries(ev_sel.metric, ev_labels, kind),
                   CounterSeries(total_sel.metric, rest, "other" if kind == "bad" else "bad"))
@@ -117,6 +117,22 @@ def plan(slo: SLO, group: dict[str, str] | None = None) -> Plan:
         series = (CounterSeries(total_sel.metric, labels_for(total_sel.matchers, group), "total"),
                   CounterSeries(ev_sel.metric, labels_for(ev_sel.matchers, group), kind))
     return Plan(series)
+
+
+def _outside(events: tuple[Matcher, ...], total: tuple[Matcher, ...], base: dict[str, str]) -> dict[str, str] | None:
+    """Labels that ``total`` matches and ``events`` does not, or None.
+
+    One event matcher at a time is made to fail: failing one the total selector also requires
+    (``job="x"`` in both) would be undone when the total's matchers are satisfied again.
+    """
+    for m in events:
+        try:
+            trial = labels_for(total, labels_failing((m,), base))
+        except CannotSynthesize:
+            continue
+        if not all(e.matches(trial) for e in events):
+            return trial
+    return None
 
 
 def exact_rates(slo: SLO, burn: Fraction, scale: int = 1) -> tuple[Fraction, Fraction]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from alerts.links import SLOS, runbook_name
 from slo import load_paths, platform_slos, rules, series
 from slo.promql import selectors_in
 from tests.test_slo_loaders import SLOTH, SLOTH_EXAMPLES
@@ -83,15 +84,37 @@ def test_prometheus_rule_object() -> None:
 
 
 def test_alert_labels_and_annotations() -> None:
-    generated = rules.generate(platform_slos(), rules.Options(runbook_base="https://runbooks.example/r/"))
+    generated = rules.generate(platform_slos(), rules.Options(runbook_base="https://runbooks.example/r/",
+                                                              grafana_url="https://grafana.example"))
     alerts = [r for g in generated for grp in g.groups for r in grp["rules"] if "alert" in r]
     burn = [a for a in alerts if a["alert"] == "GatewayAvailabilityBudgetBurn"]
     assert [a["labels"]["severity"] for a in burn] == ["critical", "critical", "warning", "warning"]
     assert burn[0]["annotations"]["runbook_url"] == "https://runbooks.example/r/GatewayAvailabilityBudgetBurn.md"
-    assert {"summary", "description", "runbook_url"} <= set(burn[0]["annotations"])
+    assert burn[0]["annotations"]["dashboard_url"] == \
+        f"https://grafana.example/d/{SLOS}?var-engine={{{{ $labels.engine }}}}"
     assert "14.4" in burn[0]["expr"] and ">= 70" in burn[0]["expr"]  # factor and low-traffic guard
     nodata = [a for a in alerts if a["alert"] == rules.NO_DATA_ALERT]
     assert len(nodata) == 3  # engine start latency opts out: an idle control plane is normal
+
+
+@pytest.mark.parametrize("profile", [None, "local"])
+def test_alerts_follow_the_mixin_style(profile: str | None) -> None:
+    generated = rules.generate(platform_slos(), rules.Options(profile=profile))
+    for g in generated:
+        for rule in (r for grp in g.groups for r in grp["rules"] if "alert" in r):
+            _mixin_style(rule, g.slo.sli.group_by if rule["alert"] != rules.NO_DATA_ALERT else ("slo",))
+
+
+def _mixin_style(rule: dict, says: tuple[str, ...]) -> None:
+    ann = rule["annotations"]
+    assert set(ann) == {"summary", "description", "runbook_url", "dashboard_url"}, rule["alert"]
+    assert "{{" not in ann["summary"], "the summary is static: it titles grouped notifications"
+    assert "{{ $" in ann["description"], "the description is templated"
+    for label in says:  # which engine, which SLO
+        assert f"{{{{ $labels.{label} }}}}" in ann["description"]
+    assert runbook_name(ann["runbook_url"]) == rule["alert"]
+    assert ann["dashboard_url"].split("/d/", 1)[1].split("?", 1)[0] == SLOS
+    assert rule["labels"]["severity"] in ("critical", "warning")
 
 
 NAN_RULES = """

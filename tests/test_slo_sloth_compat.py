@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
+from enginewatch.promapi import PrometheusClient
 from slo import backfill, load_paths, rules, series
-from slo.promapi import Prometheus
 from slo.synth import Incident, diurnal, error_ratios
 from tests.test_slo_loaders import SLOTH, SLOTH_EXAMPLES
 
@@ -41,7 +41,7 @@ CONTRIB_SPAN = 16 * H
 
 @dataclass
 class Lab:
-    prom: Prometheus
+    prom: PrometheusClient
     start: int
     end: int
     total: np.ndarray  # events per interval of the availability series (job="myservice")
@@ -103,7 +103,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     backfill.create_blocks(raw, data)
     cache: dict[str, Any] = {}
     recorded: dict[tuple[str, tuple[tuple[str, str], ...]], backfill.Samples] = {}
-    with backfill.LocalPrometheus(data) as prom, Prometheus(prom.url, timeout=300) as client:
+    with backfill.LocalPrometheus(data) as prom, PrometheusClient(prom.url, timeout=300) as client:
         for path in SLOTH_EXAMPLES:
             sloth, ours = _recordings(path)
             windows = [r for r in sloth if r["record"].startswith("slo:sli_error:ratio_rate")]
@@ -119,7 +119,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     backfill.create_blocks(list(recorded.values()), data)
     prom = backfill.LocalPrometheus(data).start()
     try:
-        yield Lab(Prometheus(prom.url, timeout=300), start, end, total, errors, cache)
+        yield Lab(PrometheusClient(prom.url, timeout=300), start, end, total, errors, cache)
     finally:
         prom.stop()
 

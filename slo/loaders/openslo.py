@@ -15,7 +15,7 @@ from typing import Any
 
 from slo.durations import parse_duration
 from slo.errors import NotSupportedError, SpecError
-from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy, Tier, ratio_to_objective
+from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy, Severity, Tier, ratio_to_objective
 from slo.promql import Query, parse_counter_expression, parse_window_template
 
 V1 = "openslo/v1"
@@ -274,7 +274,7 @@ def _tier(cond: dict[str, Any], file: str, slo: str, path: str, period: int) -> 
     except (KeyError, ValueError) as exc:
         raise SpecError(f"AlertCondition {name!r}: {exc}", file=file, slo=slo,
                         field=f"{path}.spec.condition") from None
-    severity = "page" if str(cspec.get("severity", "")).lower() in _PAGE_SEVERITIES else "ticket"
+    severity: Severity = "page" if str(cspec.get("severity", "")).lower() in _PAGE_SEVERITIES else "ticket"
     # OpenSLO gives one lookback window; the short window follows the Workbook's 1/12 guideline.
     short_w = max(1, long_w // 12)
     return Tier(name, severity, long_w, short_w, burn * long_w / period, for_)
