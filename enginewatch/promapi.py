@@ -56,6 +56,13 @@ class Series:
 
 
 @dataclass(frozen=True)
+class QueryStats:
+    samples: int  # samples the query loaded from storage (totalQueryableSamples): its cost in data
+    peak_samples: int  # the most it held in memory at once
+    seconds: float  # evaluation time as the server measured it
+
+
+@dataclass(frozen=True)
 class Target:
     job: str
     instance: str
@@ -171,6 +178,15 @@ class PrometheusClient:
         if kind == "scalar":
             return [Sample({}, _float(result[1]), float(result[0]))]
         raise ValueError(f"{expr!r} returns a {kind}; use query_range, or wrap a range selector in a function")
+
+    def query_stats(self, expr: str, time: Timestamp | None = None) -> QueryStats:
+        """What an instant query of ``expr`` costs the server (its result is dropped)."""
+        params = {"query": expr, "stats": "all"}
+        if time is not None:
+            params["time"] = _ts(time)
+        stats = self._get("/api/v1/query", params)["stats"]
+        return QueryStats(int(stats["samples"]["totalQueryableSamples"]), int(stats["samples"]["peakSamples"]),
+                          float(stats["timings"]["evalTotalTime"]))
 
     def value(self, expr: str, default: float = math.nan) -> float:
         """The single value of ``expr`` (e.g. a sum), ``default`` when it returns nothing."""

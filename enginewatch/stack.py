@@ -111,10 +111,10 @@ class Stack:
 
         # Prometheus first, so that it sees the platform boot: the engines' start operations are an SLO.
         self.on_step("prometheus")
+        # Rules come last (see _load_rules): alerts judge a platform that has finished booting.
         self.prometheus = PrometheusServer(
             self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
             profile=self.options.profile, targets={JOB_ORCHESTRATOR: orchestrator_url},
-            rule_files=self.options.rule_files,
             alertmanager=self.alertmanager.url if self.alertmanager else None,
         ).start()
         with self.prom() as prom:
@@ -140,17 +140,33 @@ class Stack:
         self.orchestrator.attach_gateway(self.gateway_url, self.admin_token)
 
         self.prometheus.targets[JOB_GATEWAY] = self.gateway_url
-        self.prometheus.reload()
-
         if self.options.slo_service:
-            # It reads Prometheus, and Prometheus scrapes it: start it second, then add its target.
+            # It reads Prometheus, and Prometheus scrapes it: start it after Prometheus, then add its target.
             self.on_step("SLO service")
             self._start_slo_service()
             self.prometheus.targets[JOB_SLO_SERVICE] = self.slo_service_url
-            self.prometheus.reload()
+        self.prometheus.reload()
+        self._load_rules()
         if self.options.write_run_state:
             self.run_state().save()
         return self
+
+    def _load_rules(self) -> None:
+        """Load the rules once every target is scraped, so that no alert fires about the boot itself.
+
+        Prometheus 2.42 takes up to 5 s to deliver new file_sd targets; an absent-target alert evaluated
+        before that would report a platform that is merely still starting.
+        """
+        assert self.prometheus is not None and self.orchestrator is not None
+        expected = len(self.prometheus.targets) + len([p for p in self.orchestrator.pods() if p.url])
+        self.on_step("targets")
+        with self.prom() as prom:
+            wait_until(lambda: len([t for t in prom.targets() if t.health == "up"]) >= expected, 30,
+                       interval=0.25, what=f"Prometheus to scrape all {expected} targets")
+        if self.options.rule_files:
+            self.on_step("rules")
+            self.prometheus.rule_files = list(self.options.rule_files)
+            self.prometheus.reload()
 
     def _start_slo_service(self) -> None:
         port_file = self.state_dir / "slo-service.port"

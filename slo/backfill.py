@@ -67,8 +67,8 @@ def openmetrics(series: Iterable[Samples]) -> str:
 def create_blocks(series: list[Samples], data_dir: Path, chunk: int = 86400) -> None:
     """Write the samples as TSDB blocks into ``data_dir``.
 
-    promtool re-reads its whole input for every 2-hour block it writes, so a month in one file takes
-    minutes; one file per day (a multiple of the block range, so blocks never overlap) takes seconds.
+    promtool re-reads its whole input for every block it writes, so a month in one file takes
+    minutes; one file (and one block) per day takes seconds.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     stamps = [s.timestamps for s in series if len(s.timestamps)]
@@ -87,25 +87,37 @@ def create_blocks(series: list[Samples], data_dir: Path, chunk: int = 86400) -> 
             if part:
                 path = Path(tmp) / f"{lo}.om"
                 path.write_text(openmetrics(part))
-                jobs.append(pool.submit(_promtool_import, path, data_dir))
+                jobs.append(pool.submit(_promtool_import, path, data_dir, chunk))
         for job in jobs:
             job.result()
 
 
-def _promtool_import(path: Path, data_dir: Path) -> None:
-    run = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(data_dir)],
-                         capture_output=True, text=True, timeout=600)
+def _promtool_import(path: Path, data_dir: Path, block: int) -> None:
+    # One block per file: promtool's default 2-hour blocks make it re-read its input for each of them.
+    argv = [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q"]
+    if block % 7200 == 0:
+        argv.append(f"--max-block-duration={block // 3600}h")
+    run = subprocess.run([*argv, str(path), str(data_dir)], capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         raise RuntimeError(f"promtool create-blocks-from openmetrics failed: {run.stderr.strip()}")
 
 
 class LocalPrometheus:
-    """A Prometheus we start on loopback over a TSDB directory, and stop by PID."""
+    """A Prometheus we start on loopback over a TSDB directory, and stop by PID.
 
-    def __init__(self, data_dir: Path, rule_files: list[Path] | None = None, log: Path | None = None) -> None:
+    ``scrape`` targets (host:port) are scraped as job ``job`` every ``scrape_interval`` seconds.
+    """
+
+    def __init__(self, data_dir: Path, rule_files: list[Path] | None = None, log: Path | None = None, *,
+                 scrape: list[str] | None = None, job: str = "bench", scrape_interval: int = 30,
+                 evaluation_interval: int = 60) -> None:
         self.data_dir = data_dir
         self.rule_files = rule_files or []
-        self.log = log or data_dir.parent / "prometheus.log"
+        self.log = log or data_dir.parent / f"{data_dir.name}-prometheus.log"
+        self.scrape = scrape or []
+        self.job = job
+        self.scrape_interval = scrape_interval
+        self.evaluation_interval = evaluation_interval
         self.port = 0
         self.process: ManagedProcess | None = None
 
@@ -114,9 +126,15 @@ class LocalPrometheus:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> LocalPrometheus:
-        config = self.data_dir.parent / "prometheus.yml"
-        config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1m"},
-                                          "rule_files": [str(p) for p in self.rule_files]}))
+        config = self.data_dir.parent / f"{self.data_dir.name}-prometheus.yml"
+        document: dict[str, Any] = {
+            "global": {"evaluation_interval": f"{self.evaluation_interval}s",
+                       "scrape_interval": f"{self.scrape_interval}s"},
+            "rule_files": [str(p) for p in self.rule_files],
+        }
+        if self.scrape:
+            document["scrape_configs"] = [{"job_name": self.job, "static_configs": [{"targets": self.scrape}]}]
+        config.write_text(yaml.safe_dump(document))
         self.port = free_port()
         self.process = ManagedProcess("prometheus", [
             PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",

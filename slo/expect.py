@@ -26,7 +26,7 @@ from slo.durations import parse_duration
 from slo.model import SLO, EventsSLI, Tier
 from slo.promql import SelectorQuery
 from slo.rules import NO_DATA_ALERT, SLORules, guard_events
-from slo.synth import CannotSynthesize, CounterSeries, counter_values
+from slo.synth import CannotSynthesize, CounterSeries, counter_runs, counter_values
 
 Group = tuple[tuple[str, str], ...]  # grouping labels with non-empty values, sorted
 _EXTRAPOLATION_THRESHOLD = Fraction(11, 10)  # Prometheus: 1.1 × the average sample spacing
@@ -53,14 +53,8 @@ class Input:
 
     def samples(self, scrape: int) -> list[tuple[int, Fraction]]:
         """(time, value) as promtool expands ``promtool()``'s notation."""
-        out: list[tuple[int, Fraction]] = []
-        value: Fraction | None = None
-        for n, rate in self.phases:
-            inc = rate * scrape
-            start = Fraction(0) if value is None else value + inc
-            out.extend((len(out) * scrape, start + inc * i) for i in range(n))
-            value = start + inc * (n - 1)
-        return out
+        values = [start + inc * i for start, inc, n in counter_runs(list(self.phases), scrape) for i in range(n)]
+        return [(k * scrape, v) for k, v in enumerate(values)]
 
 
 @dataclass(frozen=True)

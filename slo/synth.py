@@ -149,21 +149,28 @@ def exact_rates(slo: SLO, burn: Fraction, scale: int = 1) -> tuple[Fraction, Fra
     return total, total * ratio
 
 
-def counter_values(phases: list[tuple[int, Fraction]], scrape: int) -> str:
-    """promtool expanding notation for a counter scraped every ``scrape`` s through rate phases.
+def counter_runs(phases: list[tuple[int, Fraction]], scrape: int) -> list[tuple[Fraction, Fraction, int]]:
+    """(first value, increment per scrape, samples) of a counter scraped every ``scrape`` s.
 
-    ``phases`` are (samples, per-second rate); the counter continues across phases.
+    ``phases`` are (samples, per-second rate); the counter continues across phases, each phase's
+    first sample already one increment of the new rate above the last one.
     """
-    parts = []
+    runs = []
     value: Fraction | None = None
     for samples, rate in phases:
         inc = rate * scrape
-        if inc.denominator != 1:
-            raise ValueError("per-scrape increments must be whole numbers")
         start = Fraction(0) if value is None else value + inc
-        parts.append(f"{int(start)}+{int(inc)}x{samples - 1}")
+        runs.append((start, inc, samples))
         value = start + inc * (samples - 1)
-    return " ".join(parts)
+    return runs
+
+
+def counter_values(phases: list[tuple[int, Fraction]], scrape: int) -> str:
+    """promtool expanding notation (``start+incxN``) of ``counter_runs``."""
+    runs = counter_runs(phases, scrape)
+    if any(inc.denominator != 1 for _, inc, _ in runs):
+        raise ValueError("per-scrape increments must be whole numbers")
+    return " ".join(f"{int(start)}+{int(inc)}x{samples - 1}" for start, inc, samples in runs)
 
 
 # --- synthetic history (backfills, backtests, benchmarks) ------------------------------------------

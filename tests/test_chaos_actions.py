@@ -40,7 +40,7 @@ def _ctx(b: LocalBackend, **kw: object) -> Context:
     return Context(b, BlastRadius(max_pods=2, min_ready_nodes_per_engine=1), **kw)  # type: ignore[arg-type]
 
 
-def _load(stack, seconds: float, kinds: tuple[str, ...] = ("aggregate", "join", "scan")):  # noqa: ANN001, ANN202
+def _load(stack, seconds: float, kinds: tuple[str, ...] = ("aggregate", "join")):  # noqa: ANN001, ANN202
     gen = LoadGenerator(stack.gateway_url, LoadSpec(qps=20, duration_s=seconds, engines=("sales",), kinds=kinds,
                                                     seed=11, max_queries=int(20 * seconds) + 10, deadline_s=10))
     thread = threading.Thread(target=gen.run, daemon=True)

@@ -62,7 +62,7 @@ def _platform(small: Stack, backend: LocalBackend | None = None) -> Platform:
 
 def _experiment(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "name": "live", "load": {"qps": 20, "duration_s": 6, "engines": ["alpha"], "kinds": ["aggregate", "scan"],
+        "name": "live", "load": {"qps": 20, "duration_s": 6, "engines": ["alpha"], "kinds": ["aggregate", "join"],
                                  "deadline_s": 10},
         "method": [], "hypothesis": {"lost_queries": {"max": 0}},
         "rollbacks": [{"action": "wait_ready", "timeout_s": 60}],
@@ -126,7 +126,7 @@ def test_restart_gateway_replaces_the_process_on_the_same_url(small: Stack, back
 def test_drain_verdict_fails_against_a_node_started_with_draining_disabled(small: Stack, tmp_path: Path) -> None:
     exp = parse_experiment(_experiment(
         name="terminate-nodrain",
-        load={"qps": 20, "duration_s": 7, "engines": ["nodrain"], "kinds": ["aggregate", "scan"], "deadline_s": 10},
+        load={"qps": 20, "duration_s": 7, "engines": ["nodrain"], "kinds": ["aggregate", "join"], "deadline_s": 10},
         method=[{"at_s": 2, "action": "terminate_pod",
                  "target": {"engine": "nodrain", "mode": "one", "busy": {"min_in_flight": 1, "wait_s": 3}}}],
         hypothesis={"lost_queries": {"max": 0}, "drain": {"failed_in_flight": 0, "exit_code": 0}}))

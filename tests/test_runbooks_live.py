@@ -137,7 +137,8 @@ def test_a_hung_node_is_named(stack: Any, prom: PrometheusClient, orch: Orchestr
     try:
         # The orchestrator's liveness probe kills a hung pod after ~5 s: diagnose before that.
         d = wait_for_diagnosis(pl.ENGINE_NODE_DOWN, "sales", prom, orch,
-                               lambda d: f"pod {pod}" in d.text() and "hung" in d.text(), 5)
+                               lambda d: f"pod {pod}" in d.text() and "hung" in d.text()
+                               and f"cluster {cluster} of sales: {desired - 1} of {desired}" in d.text(), 5)
         text = d.text()
         assert f"pod {pod} has failed its readiness probe (timeout)" in text and "hung" in text, text
         assert f"cluster {cluster} of sales: {desired - 1} of {desired} nodes ready" in text, text
