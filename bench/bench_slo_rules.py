@@ -8,11 +8,16 @@ requests of 100 services, each with an availability SLO (99.9%, 30 days, the Goo
 starts from the same backfilled history, steady state for both rule sets: 3 days of raw counters
 (Sloth's longest raw range) and 30 days of each one's own recorded series (our two base series;
 Sloth's 5-minute ratios, whose 30-day average is its period budget), at the production cadence (30 s
-scrapes, 1 m rules). Then both evaluate their rules every ``--eval`` seconds for ``--run`` seconds.
+scrapes, 1 m rules). Then both evaluate their rules for ``--run`` seconds with time compressed: a
+minute of evaluation interval becomes ``--eval`` seconds (ours: alerts 1 m → 5 s, budget group 5 m →
+25 s; Sloth: 1 m → 5 s).
 
-Reported per evaluation round and per minute at production intervals (ours: 1 m, budget group 5 m;
-Sloth: 1 m): the sum of ``prometheus_rule_group_last_duration_seconds`` averaged over the run, and
-the samples the rules read (``totalQueryableSamples`` of every rule's expression, via the query API).
+Reported for each: the Prometheus process's CPU seconds over the run; the sum over its rule groups of
+``prometheus_rule_group_last_duration_seconds`` averaged over the run, once per group ("per round")
+and weighted by how often each group runs in production ("per minute"); and the samples its rules
+read (``totalQueryableSamples`` of every rule's expression through the query API, the same weights).
+Groups run concurrently, so on a busy machine a group's duration also holds its wait for a core:
+CPU seconds are the steadier figure.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engines.process import LOOPBACK, free_port  # noqa: E402
 from enginewatch.promapi import PrometheusClient  # noqa: E402
 from slo import backfill, rules, series, sloth_rules  # noqa: E402
+from slo.durations import format_duration, parse_duration  # noqa: E402
 from slo.model import SLO, EventsSLI  # noqa: E402
 from slo.promql import Matcher, Selector, SelectorQuery  # noqa: E402
 
@@ -132,17 +138,18 @@ def slos(traffic: Traffic) -> list[SLO]:
     return out
 
 
-def rule_files(specs: list[SLO], out: Path, interval: int) -> tuple[Path, Path, dict[str, int]]:
-    """(ours, Sloth's) with every group evaluated every ``interval`` s, and each group's production interval."""
+def rule_files(specs: list[SLO], out: Path, speedup: Fraction) -> tuple[Path, Path, dict[str, int]]:
+    """(ours, Sloth's) with every group's interval divided by ``speedup``, and its production interval.
+
+    Time is compressed, not flattened: our budget group keeps running 5 times less often than the
+    alerts, Sloth's groups all at its one interval, as they would in production.
+    """
     production: dict[str, int] = {}
     ours = rules.rule_file(rules.generate(specs))
-    for g in ours["groups"]:
-        production[g["name"]] = 300 if g["name"].endswith("-budget") else STEP
-        g["interval"] = f"{interval}s"
     theirs = {"groups": [g for s in specs for g in sloth_rules.generate(s)]}
-    for g in theirs["groups"]:
-        production[g["name"]] = STEP
-        g["interval"] = f"{interval}s"
+    for g in [*ours["groups"], *theirs["groups"]]:
+        production[g["name"]] = parse_duration(g.get("interval", f"{STEP}s"))  # Sloth: the global 1m
+        g["interval"] = format_duration(int(production[g["name"]] / speedup))
     paths = out / "ours.rules.yml", out / "sloth.rules.yml"
     paths[0].write_text(rules.dump(ours))
     paths[1].write_text(rules.dump(theirs, header=""))
@@ -216,7 +223,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slos", type=int, default=100)
     parser.add_argument("--run", type=int, default=120, help="seconds of measured evaluation (<= 180)")
-    parser.add_argument("--eval", type=int, default=5, help="evaluation interval of every group during the run")
+    parser.add_argument("--eval", type=int, default=5,
+                        help="what 1 m of evaluation interval becomes during the run (time compressed)")
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
     run = min(args.run, 180)
@@ -226,7 +234,7 @@ def main() -> None:
     specs = slos(traffic)
     root = Path(tempfile.mkdtemp(prefix="bench-slo-rules-"))
     try:
-        ours_file, sloth_file, production = rule_files(specs, root, args.eval)
+        ours_file, sloth_file, production = rule_files(specs, root, Fraction(STEP, args.eval))
         with Exporter(traffic) as exporter:
             data = {"ours": root / "ours", "sloth": root / "sloth"}
             backfill_history(traffic, specs, exporter.target, end, data)
@@ -288,18 +296,20 @@ def report(args: Any, run: int, prepared: float, production: dict[str, int],
         f = figures[name]
         lines.append(f"  {name:5}: {n_rec} recording + {n_rules - n_rec} alerting rules in {len(doc['groups'])} "
                      f"groups; rule group duration sum {f['round_s']:.3f} s/round ({f['minute_s']:.3f} s/min at "
-                     f"production intervals); samples read {f['round_read'] / 1e6:.2f}M/round "
+                     f"production cadence); samples read {f['round_read'] / 1e6:.2f}M/round "
                      f"({f['minute_read'] / 1e6:.2f}M/min); samples written {sum(out_samples.values()):.0f}/round; "
                      f"{iterations:.0f} group evaluations, {missed:.0f} missed; Prometheus CPU {cpu:.1f} s")
     o, s = figures["ours"], figures["sloth"]
     ratio_time, ratio_read = o["minute_s"] / s["minute_s"], o["minute_read"] / s["minute_read"]
-    verdict = "met" if max(ratio_time, ratio_read) <= 0.5 else "NOT met"
+    ratio_cpu = o["cpu"] / s["cpu"]
+    verdict = "met" if max(ratio_time, ratio_read, ratio_cpu) <= 0.5 else "NOT met"
     print(f"bench_slo_rules: {args.slos} SLOs, {PERIOD_DAYS}d history (raw {RAW_DAYS}d at {SCRAPE}s), "
-          f"2 Prometheus side by side, {run}s at {args.eval}s evaluation (history prepared in {prepared:.0f}s)")
+          f"2 Prometheus side by side, {run}s with 1m of evaluation interval run as {args.eval}s "
+          f"(history prepared in {prepared:.0f}s)")
     print("\n".join(lines))
-    print(f"result: ours/Sloth per minute at production intervals: evaluation time {ratio_time:.1%}, "
-          f"samples read {ratio_read:.1%} (per round: {o['round_s'] / s['round_s']:.1%}, "
-          f"{o['round_read'] / s['round_read']:.1%}; Prometheus CPU {o['cpu'] / s['cpu']:.1%}); goal <= 50%: {verdict}")
+    print(f"result: ours/Sloth: Prometheus CPU {ratio_cpu:.1%}, rule group duration {ratio_time:.1%} per minute "
+          f"({o['round_s'] / s['round_s']:.1%} per round), samples read {ratio_read:.1%} per minute "
+          f"({o['round_read'] / s['round_read']:.1%} per round); goal <= 50%: {verdict}")
 
 
 if __name__ == "__main__":

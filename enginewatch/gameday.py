@@ -76,24 +76,15 @@ def shorten(raw: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
 
 def alerting_files() -> tuple[list[Path], Path | None, list[str]]:
     """The local profile's rule files (platform + SLO) and Alertmanager configuration, when present."""
-    notes: list[str] = []
-    rules: list[Path] = []
-    config: Path | None = None
-    try:
-        from alerts.alertmanager import CONFIG_FILES
-        from alerts.files import slo_rule_files
-        from alerts.platform import RULE_FILES
+    from enginewatch.stack import alerting_files as stack_alerting_files
 
-        rules = [RULE_FILES["local"], *[p for p in slo_rule_files() if "local" in p.name]]
-        config = CONFIG_FILES.get("local")
-    except (ImportError, KeyError) as e:
-        notes.append(f"no alert rules from alerts/ ({e}): alerts will not be observed")
-    rules = [p for p in rules if p.exists()]
+    notes: list[str] = []
+    slo_rules, platform_rules, config = stack_alerting_files("local")
     if config is not None and not config.exists():
         config = None
-    if not any("slo" in p.name for p in rules):
+    if not slo_rules:
         notes.append("no SLO rules for the local profile under alerts/slo: no page alert can fire")
-    return rules, config, notes
+    return [*platform_rules, *slo_rules], config, notes
 
 
 def slo_service_available() -> bool:
@@ -257,7 +248,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
 
     experiments = load_suite(suite)
     rules, am_config, notes = alerting_files()
-    options = StackOptions(rule_files=rules, alertmanager_config=am_config, slo_service=slo_service_available())
+    options = StackOptions(alerting=True, alertmanager_config=am_config, slo_service=slo_service_available())
     if not options.slo_service:
         notes.append("no runnable SLO service (`python -m slo.service`): the game day runs without it")
     if fleet:

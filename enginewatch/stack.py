@@ -26,12 +26,25 @@ from exporters.contract import JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "engines" / "fleet.yaml"
 
 
+def alerting_files(profile: str) -> tuple[list[Path], list[Path], Path | None]:
+    """(SLO rules, platform rules, Alertmanager configuration) of a profile, as committed under alerts/."""
+    from alerts.alertmanager import CONFIG_FILES
+    from alerts.files import slo_rule_files
+    from alerts.platform import RULE_FILES
+
+    slo_rules = [p for p in slo_rule_files() if profile in p.name and p.exists()]
+    return slo_rules, [RULE_FILES[profile]], CONFIG_FILES.get(profile)
+
+
 @dataclass
 class StackOptions:
     fleet: Path = DEFAULT_FLEET
     state_dir: Path | None = None  # default: a fresh temporary directory, removed at stop
     profile: str = "local"
-    rule_files: Sequence[Path] = ()
+    rule_files: Sequence[Path] = ()  # loaded once every target is scraped
+    # Loaded with Prometheus itself, before the engines start: SLO rules, which must see the boot (engine
+    # starts are an SLO) and whose alerts need traffic, so that an empty platform cannot page.
+    boot_rule_files: Sequence[Path] = ()
     alertmanager_config: Path | None = None  # None: no Alertmanager (unless ``alerting``)
     alerting: bool = False  # load the profile's platform + SLO rules and start Alertmanager with its routing
     slo_service: bool = False
@@ -74,19 +87,11 @@ class Stack:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def _alerting_files(self) -> tuple[list[Path], Path | None]:
-        from alerts.alertmanager import CONFIG_FILES
-        from alerts.files import slo_rule_files
-        from alerts.platform import RULE_FILES
-
-        profile = self.options.profile
-        rules = [RULE_FILES[profile], *[p for p in slo_rule_files() if profile in p.name]]
-        return [p for p in rules if p.exists()], CONFIG_FILES.get(profile)
-
     def start(self) -> Stack:
         if self.options.alerting:
-            rules, config = self._alerting_files()
-            self.options.rule_files = [*self.options.rule_files, *rules]
+            slo_rules, platform_rules, config = alerting_files(self.options.profile)
+            self.options.boot_rule_files = [*self.options.boot_rule_files, *slo_rules]
+            self.options.rule_files = [*self.options.rule_files, *platform_rules]
             self.options.alertmanager_config = self.options.alertmanager_config or config
         if self._lock:
             self._lock.acquire()
@@ -111,11 +116,11 @@ class Stack:
 
         # Prometheus first, so that it sees the platform boot: the engines' start operations are an SLO.
         self.on_step("prometheus")
-        # Rules come last (see _load_rules): alerts judge a platform that has finished booting.
+        # Platform alert rules come last (see _load_rules): they judge a platform that has finished booting.
         self.prometheus = PrometheusServer(
             self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
             profile=self.options.profile, targets={JOB_ORCHESTRATOR: orchestrator_url},
-            alertmanager=self.alertmanager.url if self.alertmanager else None,
+            rule_files=self.options.boot_rule_files, alertmanager=self.alertmanager.url if self.alertmanager else None,
         ).start()
         with self.prom() as prom:
             wait_until(lambda: bool(prom.query(f'up{{job="{JOB_ORCHESTRATOR}"}} == 1')), 15,
@@ -165,7 +170,7 @@ class Stack:
                        interval=0.25, what=f"Prometheus to scrape all {expected} targets")
         if self.options.rule_files:
             self.on_step("rules")
-            self.prometheus.rule_files = list(self.options.rule_files)
+            self.prometheus.rule_files = [*self.options.boot_rule_files, *self.options.rule_files]
             self.prometheus.reload()
 
     def _start_slo_service(self) -> None:
