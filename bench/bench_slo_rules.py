@@ -6,10 +6,11 @@ Run: ``.venv/bin/python bench/bench_slo_rules.py [--slos 100] [--run 120] [--eva
 Two Prometheus side by side scrape one synthetic exporter (prometheus_client, 127.0.0.1) that counts
 requests of 100 services, each with an availability SLO (99.9%, 30 days, the Google tiers). Each
 starts from the same backfilled history, steady state for both rule sets: 3 days of raw counters
-(Sloth's longest raw range) and 30 days of each one's own recorded series (our two base series;
-Sloth's 5-minute ratios, whose 30-day average is its period budget), at the production cadence (30 s
-scrapes, 1 m rules). Then both evaluate their rules for ``--run`` seconds with time compressed: a
-minute of evaluation interval becomes ``--eval`` seconds (ours: alerts 1 m → 5 s, budget group 5 m →
+(Sloth's longest raw range) and each one's own recorded series as far back as its rules read them
+(ours: the two base series for 3 days, their 5-minute tiles for 30 days; Sloth: its 5-minute ratios
+for 30 days, whose average is its period budget), at the production cadence (30 s scrapes, 1 m rules).
+Then both evaluate their rules for ``--run`` seconds with time compressed: a minute of evaluation
+interval becomes ``--eval`` seconds (ours: alerts 1 m → 5 s, budget group 5 m →
 25 s; Sloth: 1 m → 5 s).
 
 Reported for each: the Prometheus process's CPU seconds over the run; the sum over its rule groups of
@@ -55,6 +56,7 @@ from slo.promql import Matcher, Selector, SelectorQuery  # noqa: E402
 METRIC = "bench_requests_total"
 SCRAPE = 30
 STEP = 60  # production evaluation interval of both rule sets (ours: fast group; Sloth: all groups)
+TILE = 300  # our budget group's interval, and so the length of the tiles it reads
 RAW_DAYS = 3  # Sloth's longest range over raw series
 PERIOD_DAYS = 30
 ERROR_RATIO = 0.0005
@@ -168,16 +170,23 @@ def backfill_history(traffic: Traffic, specs: list[SLO], target: str, end: int, 
         raw.append(backfill.Samples(METRIC, {**instance, "service": service, "code": "200"}, t,
                                     total[i] * (1 - ERROR_RATIO)))
         raw.append(backfill.Samples(METRIC, {**instance, "service": service, "code": "500"}, t, total[i] * ERROR_RATIO))
-    t = np.arange(end - PERIOD_DAYS * 86400 - 3600, end + 1, STEP)
+    # Ours: the base series as far back as an alert reads them, the tiles over the period.
+    t = np.arange(end - RAW_DAYS * 86400 - 3600, end + 1, STEP)
     rate = traffic.rate(t.astype(float), STEP)
-    ours, theirs = [], []
+    tiles = np.arange(end - PERIOD_DAYS * 86400 - 3600, end + 1, TILE) // TILE * TILE
+    tile = sum(traffic.rate((tiles - k * STEP).astype(float), STEP) for k in range(TILE // STEP))
+    ours = []
     for i, slo in enumerate(specs):
         ident = {series.SLO_LABEL: slo.id}
-        ours.append(backfill.Samples(series.TOTAL, ident, t, rate[i]))
-        ours.append(backfill.Samples(series.ERRORS, ident, t, rate[i] * ERROR_RATIO))
-        theirs.append(backfill.Samples("slo:sli_error:ratio_rate5m", {
-            "sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name, "sloth_window": "5m"},
-            t, np.full(len(t), ERROR_RATIO)))
+        ours += [backfill.Samples(series.TOTAL, ident, t, rate[i]),
+                 backfill.Samples(series.ERRORS, ident, t, rate[i] * ERROR_RATIO),
+                 backfill.Samples(series.TOTAL_TILE, ident, tiles, tile[i]),
+                 backfill.Samples(series.ERRORS_TILE, ident, tiles, tile[i] * ERROR_RATIO)]
+    # Sloth: its 5-minute ratios over the period, every minute (its 30-day rule averages them).
+    t = np.arange(end - PERIOD_DAYS * 86400 - 3600, end + 1, STEP)
+    theirs = [backfill.Samples("slo:sli_error:ratio_rate5m", {
+        "sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name, "sloth_window": "5m"},
+        t, np.full(len(t), ERROR_RATIO)) for slo in specs]
     backfill.create_blocks(raw + ours, data["ours"])
     backfill.create_blocks(raw + theirs, data["sloth"])
 
@@ -241,7 +250,10 @@ def main() -> None:
             prepared = time.monotonic() - started
             proms = {name: backfill.LocalPrometheus(d, [ours_file if name == "ours" else sloth_file],
                                                     scrape=[exporter.target], job=JOB, scrape_interval=SCRAPE,
-                                                    evaluation_interval=args.eval)
+                                                    evaluation_interval=args.eval, flags=[
+                                                        # Rules share the query engine's slots (20 by
+                                                        # default): a queue would count as duration.
+                                                        "--query.max-concurrency=1000"])
                      for name, d in data.items()}
             try:
                 for p in proms.values():

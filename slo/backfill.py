@@ -110,7 +110,7 @@ class LocalPrometheus:
 
     def __init__(self, data_dir: Path, rule_files: list[Path] | None = None, log: Path | None = None, *,
                  scrape: list[str] | None = None, job: str = "bench", scrape_interval: int = 30,
-                 evaluation_interval: int = 60) -> None:
+                 evaluation_interval: int = 60, flags: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.rule_files = rule_files or []
         self.log = log or data_dir.parent / f"{data_dir.name}-prometheus.log"
@@ -118,6 +118,7 @@ class LocalPrometheus:
         self.job = job
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
+        self.flags = flags or []
         self.port = 0
         self.process: ManagedProcess | None = None
 
@@ -139,7 +140,7 @@ class LocalPrometheus:
         self.process = ManagedProcess("prometheus", [
             PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
             f"--web.listen-address={LOOPBACK}:{self.port}", "--storage.tsdb.retention.time=400d",
-            "--query.max-samples=1000000000", "--query.timeout=5m", "--web.enable-admin-api",
+            "--query.max-samples=1000000000", "--query.timeout=5m", "--web.enable-admin-api", *self.flags,
         ], log_path=self.log).start()
         client = PrometheusClient(self.url)
         try:

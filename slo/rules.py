@@ -76,7 +76,7 @@ def generate_one(slo: SLO, options: Options = Options()) -> SLORules:
             raise SpecError(f"label {key!r} is reserved for the generated series", file=slo.source,
                             slo=slo.name, field=f"labels.{key}")
     out = SLORules(slo, profile, tiers)
-    fast: list[dict[str, Any]] = [*_base_rules(slo, profile), _info_rule(slo, profile)]
+    fast: list[dict[str, Any]] = [*_base_rules(slo, profile), *_tile_rules(slo, profile), _info_rule(slo, profile)]
     fast.extend(_tier_alert(slo, profile, tier, options) for tier in tiers)
     if slo.alerting and slo.alerting.no_data.enabled:
         fast.append(_no_data_alert(slo, profile, options))
@@ -117,6 +117,13 @@ def _base_rules(slo: SLO, profile: WindowProfile) -> list[dict[str, Any]]:
                 f"or ignoring ({series.SLO_LABEL})\n{total_ref}")
     errors = {"record": series.ERRORS, "expr": expr, "labels": _ident(slo)}
     return [total, errors]
+
+
+def _tile_rules(slo: SLO, profile: WindowProfile) -> list[dict[str, Any]]:
+    """Base sums per budget interval, for the period rules (next to the base rules: same phase)."""
+    return [{"record": tile, "expr": series.tile(base, slo.id, profile.interval, profile.budget_interval),
+             "labels": _ident(slo)}
+            for tile, base in ((series.TOTAL_TILE, series.TOTAL), (series.ERRORS_TILE, series.ERRORS))]
 
 
 def _fmt(value: Fraction | float) -> str:

@@ -74,7 +74,7 @@ def test_rule_counts_against_sloth() -> None:
           f"(2 read raw series); Sloth {sloth_rec} recording + {len(sloth) - sloth_rec} alerting "
           f"({sloth_raw} read raw series)")
     assert (sloth_rec, len(sloth) - sloth_rec, sloth_raw) == (15, 2, 7)
-    assert ours.recording_rules == 5 and ours.alerting_rules == 5
+    assert ours.recording_rules == 7 and ours.alerting_rules == 5
 
 
 def test_prometheus_rule_object() -> None:
@@ -147,12 +147,59 @@ NAN_RULES += "".join(
     f"""  - expr: count({name} != {name})
     eval_time: {t}
     exp_samples: []
-""" for name in (series.TOTAL, series.ERRORS, series.PERIOD_ERROR_RATIO, series.BUDGET_REMAINING)
+""" for name in (series.TOTAL, series.ERRORS, series.TOTAL_TILE, series.ERRORS_TILE, series.PERIOD_ERROR_RATIO,
+                 series.BUDGET_REMAINING)
     for t in ("5m", "30m", "45m", "1h10m", "2h"))
 
 
 def test_no_traffic_is_no_data_never_nan(tmp_path: Path) -> None:
     (tmp_path / "rules.yml").write_text(rules.dump(rules.rule_file(rules.generate(platform_slos()[:1]))))
     (tmp_path / "test.yml").write_text(NAN_RULES)
+    run = promtool("test", "rules", "test.yml", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+TILES = """
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+- interval: 30s
+  input_series:
+  # Integer rates (so every sum is exact): 10/s, then 40/s with 1/s errors, then 2/s with 2/s errors.
+  - series: gateway_request_duration_seconds_count{engine="e"}
+    values: 0+300x40 13200+1200x50 73200+60x40
+  - series: gateway_errors_total{engine="e",error_type="timeout"}
+    values: 0+0x40 30+30x50 1560+60x40
+  promql_expr_test:
+  # 13 tiles (5m ... 1h5m) hold every base sample (1m ... 1h5m) exactly once: same sums, to the event.
+  - expr: count_over_time(slo:sli_total:tile_sum{slo="gateway-availability"}[2h])
+    eval_time: 1h5m
+    exp_samples: [{labels: '{engine="e",slo="gateway-availability"}', value: 13}]
+  - expr: |
+      sum_over_time(slo:sli_total:tile_sum{slo="gateway-availability"}[2h])
+      - sum_over_time(slo:sli_total:rate{slo="gateway-availability"}[2h])
+    eval_time: 1h5m
+    exp_samples: [{labels: '{engine="e",slo="gateway-availability"}', value: 0}]
+  - expr: |
+      sum_over_time(slo:sli_errors:tile_sum{slo="gateway-availability"}[2h])
+      - sum_over_time(slo:sli_errors:rate{slo="gateway-availability"}[2h])
+    eval_time: 1h5m
+    exp_samples: [{labels: '{engine="e",slo="gateway-availability"}', value: 0}]
+  - expr: |
+      slo:sli_error:ratio_period{slo="gateway-availability"}
+      - ignoring (__name__) (sum_over_time(slo:sli_errors:rate{slo="gateway-availability"}[2h])
+      / sum_over_time(slo:sli_total:rate{slo="gateway-availability"}[2h]))
+    eval_time: 1h5m
+    exp_samples: [{labels: '{engine="e",slo="gateway-availability"}', value: 0}]
+  # Between tiles nothing new is recorded: the last tile was at 1h5m.
+  - expr: count_over_time(slo:sli_total:tile_sum{slo="gateway-availability"}[3m])
+    eval_time: 1h9m
+    exp_samples: []
+"""
+
+
+def test_period_tiles_hold_every_base_sample_once(tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text(rules.dump(rules.rule_file(rules.generate(platform_slos()[:1]))))
+    (tmp_path / "test.yml").write_text(TILES)
     run = promtool("test", "rules", "test.yml", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
