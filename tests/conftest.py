@@ -48,6 +48,7 @@ def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.T
         node_env=_otel_env(otlp, "enginewatch-node"),
         gateway_env=_otel_env(otlp, "enginewatch-gateway"),
         alerting=True,  # platform + SLO rules of the local profile, and Alertmanager with its routing
+        slo_service=True,
     )
     with Stack(options) as s:
         yield s
