@@ -28,6 +28,14 @@ PLATFORM_ERROR_TYPES: tuple[str, ...] = (
     "internal",  # anything else that is the platform's fault
 )
 ERROR_TYPES: tuple[str, ...] = USER_ERROR_TYPES + PLATFORM_ERROR_TYPES
+#: Platform errors of a node refusing a query before admission: never in the node's duration count,
+#: and retried elsewhere by the gateway (a draining or full node is doing its job).
+ADMISSION_ERROR_TYPES: tuple[str, ...] = ("unavailable", "overloaded")
+#: Platform errors of queries the query core admitted and then failed.
+EXECUTION_ERROR_TYPES: tuple[str, ...] = tuple(t for t in PLATFORM_ERROR_TYPES if t not in ADMISSION_ERROR_TYPES)
+
+#: The ``engine`` label value of gateway requests that named no known engine (bounded: never the name sent).
+UNKNOWN_ENGINE = "unknown"
 
 #: Query kinds. The client may hint one of these; anything else is classified by statement type.
 QUERY_KINDS: tuple[str, ...] = ("lookup", "aggregate", "scan", "join", "write", "other")
@@ -291,3 +299,4 @@ def promql_set(values: tuple[str, ...]) -> str:
 
 
 PLATFORM_ERRORS_RE = promql_set(PLATFORM_ERROR_TYPES)
+EXECUTION_ERRORS_RE = promql_set(EXECUTION_ERROR_TYPES)

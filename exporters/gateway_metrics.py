@@ -25,12 +25,9 @@ from exporters.contract import (
     GATEWAY_RETRIES,
     GATEWAY_UPSTREAM_REQUESTS,
     GATEWAY_UPSTREAM_UP,
+    UNKNOWN_ENGINE,
     Metric,
 )
-
-#: The engine label of requests that name no engine the gateway knows. Client input never becomes a
-#: label value: that would let any client grow the series without bound.
-UNKNOWN_ENGINE = "unknown"
 
 
 def _counter(m: Metric, registry: CollectorRegistry) -> Counter:

@@ -137,3 +137,30 @@ def test_cli_report_and_backtest(live: Live, tmp_path: Path) -> None:
                           "--compare", "pyrra-30d"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "google-30d" in run.stdout and "pyrra-30d" in run.stdout and "precision" in run.stdout
+
+
+def test_the_shared_client_splits_long_ranges_and_posts_long_queries() -> None:
+    import httpx
+
+    from enginewatch import promapi
+
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = dict(httpx.QueryParams(request.content.decode())) if request.method == "POST" \
+            else dict(request.url.params)
+        seen.append((request.method, params))
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
+        assert (end - start) / step < promapi.MAX_POINTS  # what Prometheus accepts
+        values = [[start + i * step, "1"] for i in range(int((end - start) // step) + 1)]
+        return httpx.Response(200, json={"status": "success", "data": {
+            "resultType": "matrix", "result": [{"metric": {"slo": "a"}, "values": values}]}})
+
+    client = PrometheusClient("http://prom", client=httpx.Client(transport=httpx.MockTransport(answer)))
+    (joined,) = client.query_range("up", 0, 30 * 86400, 60)
+    assert len(seen) == 4 and {m for m, _ in seen} == {"GET"}
+    stamps = [t for t, _ in joined.points]
+    assert stamps == [i * 60.0 for i in range(30 * 1440 + 1)]  # every point once, in order
+    seen.clear()
+    client.query_range("up" + " + 0" * 2000, 0, 3600, 60)
+    assert [m for m, _ in seen] == ["POST"] and seen[0][1]["query"].startswith("up + 0")

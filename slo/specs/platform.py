@@ -2,8 +2,9 @@
 
 - gateway availability per engine: platform errors (user errors excluded) over all client requests;
 - gateway latency per engine: successful queries answered within 1 s, from the histogram bucket;
-- query-core availability per engine: platform errors over all queries of the nodes (``engine``
-  comes from service discovery target labels);
+- query-core availability per engine: queries the nodes admitted that then failed for a platform
+  reason, over all admitted queries (``engine`` comes from service discovery target labels); refusals
+  before admission (draining, full queue) are retried by the gateway and count in its SLO instead;
 - engine start latency: starts that succeeded within 30 s (rare events, so a looser objective).
 """
 
@@ -29,8 +30,12 @@ def le(metric: c.Metric, seconds: float) -> Matcher:
     return Matcher("le", "=", floatToGoString(seconds))
 
 
-def platform_errors(metric: c.Metric) -> Selector:
-    return Selector(metric.name, (Matcher("error_type", "=~", c.PLATFORM_ERRORS_RE),))
+#: Gateway requests naming no known engine are client mistakes, kept out of every engine's SLO.
+KNOWN_ENGINE = Matcher("engine", "!=", c.UNKNOWN_ENGINE)
+
+
+def platform_errors(metric: c.Metric, *matchers: Matcher, types: str = c.PLATFORM_ERRORS_RE) -> Selector:
+    return Selector(metric.name, (Matcher("error_type", "=~", types), *matchers))
 
 
 def platform_slos() -> list[SLO]:
@@ -40,25 +45,26 @@ def platform_slos() -> list[SLO]:
         SLO(
             service="gateway", name="availability", objective=Fraction(999, 1000),
             description="Client queries answered without a platform error (user errors do not count).",
-            sli=EventsSLI(total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count)),
-                          bad=SelectorQuery(platform_errors(c.GATEWAY_ERRORS)), group_by=("engine",)),
+            sli=EventsSLI(total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (KNOWN_ENGINE,))),
+                          bad=SelectorQuery(platform_errors(c.GATEWAY_ERRORS, KNOWN_ENGINE)), group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="GatewayAvailabilityBudgetBurn"),
         ),
         SLO(
             service="gateway", name="latency", objective=Fraction(99, 100),
             description=f"Successful client queries answered within {GATEWAY_LATENCY_THRESHOLD:g} s.",
             sli=EventsSLI(
-                total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (ok,))),
-                good=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.bucket,
-                                            (ok, le(c.GATEWAY_REQUEST_DURATION, GATEWAY_LATENCY_THRESHOLD)))),
+                total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (ok, KNOWN_ENGINE))),
+                good=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.bucket, (
+                    ok, KNOWN_ENGINE, le(c.GATEWAY_REQUEST_DURATION, GATEWAY_LATENCY_THRESHOLD)))),
                 group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="GatewayLatencyBudgetBurn"),
         ),
         SLO(
             service="query-core", name="availability", objective=Fraction(999, 1000),
-            description="Queries executed by engine nodes without a platform error.",
+            description="Queries admitted by engine nodes that finish without a platform error.",
             sli=EventsSLI(total=SelectorQuery(Selector(c.QUERY_DURATION.count)),
-                          bad=SelectorQuery(platform_errors(c.QUERY_ERRORS)), group_by=("engine",)),
+                          bad=SelectorQuery(platform_errors(c.QUERY_ERRORS, types=c.EXECUTION_ERRORS_RE)),
+                          group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="QueryCoreAvailabilityBudgetBurn"),
         ),
         SLO(
