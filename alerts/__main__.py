@@ -3,12 +3,17 @@ which are stale (exit 1), as CI does."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from alerts.generate import stale, write_all
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m alerts",
+                                     description="Write the generated rule, test and Alertmanager files.")
+    parser.add_argument("--check", action="store_true", help="only list stale files (exit 1 when any)")
+    argv = ["--check"] if parser.parse_args(argv).check else []
     if "--check" in argv:
         outdated = stale()
         for path in outdated:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from engines.process import write_atomic
@@ -9,6 +10,9 @@ from runbooks.markdown import pages
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runbooks", description="Write the generated runbook pages.")
+    parser.add_argument("--check", action="store_true", help="only list stale files (exit 1 when any)")
+    argv = ["--check"] if parser.parse_args(argv).check else []
     stale = [path for path, text in pages().items() if not path.exists() or path.read_text() != text]
     if "--check" in argv:
         for path in stale:
