@@ -14,14 +14,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
+from enginewatch.promapi import MAX_POINTS, PrometheusClient, PrometheusUnavailable, finite
 from slo import evaluate, series
 from slo.durations import format_duration
-from slo.errors import DataSourceError
 from slo.model import SLO, Tier
-from slo.promapi import MAX_POINTS
 from slo.service.source import (
     BadRequest,
     BudgetSeries,
@@ -44,10 +42,6 @@ _DROP = {"__name__", series.SLO_LABEL}
 
 def group_labels(labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(labels.items()) if k not in _DROP}
-
-
-def finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -103,11 +97,8 @@ class LiveSource:
         """``fn`` with a client of the current Prometheus; its failures become DataSourceDown."""
         try:
             return fn(self.locator.client())
-        except PrometheusUnavailable as exc:
+        except PrometheusUnavailable as exc:  # slo.errors.DataSourceError is the same class
             self._on_error(exc.kind)
-            raise data_source_error(exc) from None
-        except DataSourceError as exc:
-            self._on_error("connection")
             raise data_source_error(exc) from None
         except DataSourceDown as exc:
             self._on_error(exc.kind)
@@ -133,9 +124,8 @@ class LiveSource:
         return self._state(self.resolve(slo, self.deployed_profiles()))
 
     def _state(self, r: Resolved) -> SLOState:
-        # The evaluator was written against slo.promapi's client; ours answers the same query() calls
-        # and fails with PrometheusUnavailable, whose message the API and the page show.
-        report = self.call(lambda c: evaluate.evaluate(r.slo, cast(Any, c), r.profile))
+        # Fails with PrometheusUnavailable, whose message the API and the page show.
+        report = self.call(lambda c: evaluate.evaluate(r.slo, c, r.profile))
         tiers = r.tiers
         groups = [_group(r.slo, tiers, g) for g in report.groups]
         # No series at all is still one row on the page and in the API: the SLO, with no data.

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from enginewatch.promapi import MAX_POINTS
 from slo.errors import SpecError
 from slo.loaders import load_paths
 from slo.model import SLO
-from slo.promapi import MAX_POINTS
 from slo.service.live import LiveSource
 from slo.service.models import BacktestRequest, BacktestResult, RangeHistory, TierScore
 from slo.service.source import BadRequest, UnknownSLO, duration_arg
