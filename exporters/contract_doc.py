@@ -34,6 +34,10 @@ Node series carry no topology labels of their own: Prometheus attaches
 |---|---|
 | user | {user} |
 | platform | {platform} |
+
+Of the platform errors, {admission} are refusals before admission (a draining node, a full queue):
+they are not in the node's duration count and the gateway retries them elsewhere, so the query-core
+SLO counts only {execution}, the failures of admitted queries.
 """
 
 
@@ -52,6 +56,8 @@ def render() -> str:
         topology=", ".join(f"`{t}`" for t in c.TOPOLOGY_LABELS),
         user=", ".join(f"`{v}`" for v in c.USER_ERROR_TYPES),
         platform=", ".join(f"`{v}`" for v in c.PLATFORM_ERROR_TYPES),
+        admission=", ".join(f"`{v}`" for v in c.ADMISSION_ERROR_TYPES),
+        execution=", ".join(f"`{v}`" for v in c.EXECUTION_ERROR_TYPES),
     )]
     for component, title in _COMPONENTS.items():
         out.append(f"\n## {title}\n")
