@@ -16,11 +16,12 @@ from dashboards.variables import DATASOURCE_VAR
 
 TAG = "enginewatch"
 
-OVERVIEW_UID = "enginewatch-overview"
-QUERY_CORE_UID = "enginewatch-query-core"
-GATEWAY_UID = "enginewatch-gateway"
-LIFECYCLE_UID = "enginewatch-lifecycle"
-SLOS_UID = "enginewatch-slos"
+# Defined once, with the alerts that link to them: an alert's dashboard_url and the dashboard agree.
+OVERVIEW_UID = alert_links.OVERVIEW
+QUERY_CORE_UID = alert_links.QUERY_CORE
+GATEWAY_UID = alert_links.GATEWAY
+LIFECYCLE_UID = alert_links.LIFECYCLE
+SLOS_UID = alert_links.SLOS
 
 # Where the runbooks/ directory of the repository is browsable, as the alerts' runbook_url says; a
 # deployment points both at its own copy (enginewatch dashboards build --runbook-base-url).

@@ -10,6 +10,23 @@ import pytest
 
 from tests.otlp_receiver import OtlpReceiver
 
+# Debian's Chromium, never a downloaded browser; no background traffic (the network is closed here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
 
 @pytest.fixture(scope="session")
 def enginewatch_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from engines.process import wait_until
 from tests.test_slo_service import Setup, wait_for_burn
@@ -19,9 +19,6 @@ from tests.test_slo_service import Setup, wait_for_burn
 # A test run must not rewrite tracked files: screenshots go to the README only when asked for
 # (ENGINEWATCH_SCREENSHOTS=docs/images), and to a temporary directory otherwise.
 IMAGES = Path(os.environ.get("ENGINEWATCH_SCREENSHOTS") or tempfile.mkdtemp(prefix="slo-screenshots-"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +37,6 @@ def _recorded_budget(s: Setup) -> float:
     body = s.http.get("/api/v1/slos/gateway-availability/history", params={"range": "1m"}).json()
     points = next(x["points"] for x in body["series"] if x["labels"]["engine"] == "analytics")
     return next((v for _, v in reversed(points) if v is not None), 1.0)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
