@@ -6,14 +6,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEB_PKGS := prometheus prometheus-alertmanager chromium
 
-.PHONY: demo test bootstrap debs lint bench clean
+.PHONY: demo test test-unit bootstrap debs lint bench clean
 
 demo: bootstrap
 	$(VENV)/bin/enginewatch gameday --out gameday-report
 
-test: bootstrap
-	$(VENV)/bin/ruff check .
+test: bootstrap lint
 	$(PY) -m pytest -q
+
+# The quick subset: no pod, gateway, Prometheus or browser is started (about a minute).
+test-unit: bootstrap lint
+	$(PY) -m pytest -q -m unit
 
 bootstrap: debs $(STAMP)
 
@@ -37,8 +40,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# ruff, and the layers of the house (pyproject.toml [tool.importlinter]).
 lint: bootstrap
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: bootstrap
 	$(PY) -m bench

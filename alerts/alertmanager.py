@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.yamlfmt import dump
-from engines.process import write_atomic
+from foundation.process import write_atomic
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER_PAGE_URL = "http://127.0.0.1:9095/page"

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alerts import platform as pl
-from alerts.links import Links
 from alerts.profiles import TRANSITION_STATES, AlertProfile
 from alerts.promql import UP
 from exporters import contract as c
-from slo.durations import format_duration as d
+from foundation.deployment import Links
+from foundation.durations import format_duration as d
 
 ORCH = {"job": c.JOB_ORCHESTRATOR, "instance": "127.0.0.1:9101"}
 GW = {"job": c.JOB_GATEWAY, "instance": "127.0.0.1:9102"}

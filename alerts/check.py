@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from alerts import files
-from enginewatch import promtool
+from foundation import promtool
 
 
 class Check(NamedTuple):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alerts import alertmanager, platform, unittests
-from engines.process import write_atomic
+from foundation.process import write_atomic
 
 
 def artifacts() -> dict[Path, Callable[[], str]]:

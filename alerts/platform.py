@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts import links as dash
-from alerts.links import Links
 from alerts.profiles import TRANSITION_STATES, AlertProfile, get_profile
 from alerts.promql import UP, by, on, sel
 from alerts.rule import AlertRule, RuleGroup, Severity
 from alerts.yamlfmt import dump
 from exporters import contract as c
-from slo.durations import format_duration as d
+from foundation import deployment as dash
+from foundation.deployment import Links
+from foundation.durations import format_duration as d
 
 HERE = Path(__file__).resolve().parent
 RULE_FILES: dict[str, Path] = {

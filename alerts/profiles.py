@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from foundation.deployment import cadence
+
 #: Engine lifecycle states that are transitions: an engine should leave them on its own.
 TRANSITION_STATES: tuple[str, ...] = ("STARTING", "RESIZING", "DRAINING")
 
@@ -40,12 +42,16 @@ class AlertProfile:
             raise ValueError(f"profile {self.name}: stuck_for needs exactly {TRANSITION_STATES}")
 
 
+# The rules assume the cadence that the deployment config gives Prometheus.
+_LOCAL, _PRODUCTION = cadence("local"), cadence("production")
+
 PROFILES: dict[str, AlertProfile] = {
     "local": AlertProfile(
-        name="local", interval=1,
+        name="local", interval=_LOCAL.evaluation_interval,
         # Prometheus 2.42 delivers a new file_sd target up to 5 s after the file changes, so a pod that
-        # just started (a blue-green green cluster, a replacement) is unscraped for ~6 s: wait past that.
-        node_down_for=10,
+        # just started (a blue-green green cluster, a replacement) is unscraped for ~6 s: wait past that,
+        # and then for five missed scrapes.
+        node_down_for=_LOCAL.discovery_delay + 5 * _LOCAL.scrape_interval,
         crashloop_window=60, crashloop_restarts=3, crashloop_for=0,
         # A local start takes ~5 s and a drain at most grace + slack (15 s): these are 3-6x that.
         stuck_for={"STARTING": 90, "RESIZING": 90, "DRAINING": 45},
@@ -57,7 +63,7 @@ PROFILES: dict[str, AlertProfile] = {
         absent_for=10,
     ),
     "production": AlertProfile(
-        name="production", interval=15,
+        name="production", interval=_PRODUCTION.evaluation_interval,
         node_down_for=180,
         crashloop_window=900, crashloop_restarts=3, crashloop_for=300,
         stuck_for={"STARTING": 900, "RESIZING": 1800, "DRAINING": 900},

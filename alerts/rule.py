@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from alerts.links import Links
-from slo.durations import format_duration
+from foundation.deployment import Links
+from foundation.durations import format_duration
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")

@@ -11,11 +11,11 @@ from typing import Any
 
 from alerts import platform as pl
 from alerts.cases import Case, cases, expected_dashboard_url
-from alerts.links import Links
 from alerts.profiles import get_profile
 from alerts.rule import AlertRule
 from alerts.yamlfmt import dump
-from slo.durations import format_duration
+from foundation.deployment import Links
+from foundation.durations import format_duration
 
 TEST_FILES: dict[str, Path] = {
     "local": pl.HERE / "platform.test.yml",

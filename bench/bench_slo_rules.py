@@ -46,10 +46,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engines.process import LOOPBACK, free_port  # noqa: E402
-from enginewatch.promapi import PrometheusClient  # noqa: E402
+from foundation.durations import format_duration, parse_seconds  # noqa: E402
+from foundation.process import LOOPBACK, free_port  # noqa: E402
+from foundation.prometheus import PrometheusClient  # noqa: E402
 from slo import backfill, rules, series, sloth_rules  # noqa: E402
-from slo.durations import format_duration, parse_duration  # noqa: E402
 from slo.model import SLO, EventsSLI  # noqa: E402
 from slo.promql import Matcher, Selector, SelectorQuery  # noqa: E402
 
@@ -150,7 +150,7 @@ def rule_files(specs: list[SLO], out: Path, speedup: Fraction) -> tuple[Path, Pa
     ours = rules.rule_file(rules.generate(specs))
     theirs = {"groups": [g for s in specs for g in sloth_rules.generate(s)]}
     for g in [*ours["groups"], *theirs["groups"]]:
-        production[g["name"]] = parse_duration(g.get("interval", f"{STEP}s"))  # Sloth: the global 1m
+        production[g["name"]] = parse_seconds(g.get("interval", f"{STEP}s"))  # Sloth: the global 1m
         g["interval"] = format_duration(int(production[g["name"]] / speedup))
     paths = out / "ours.rules.yml", out / "sloth.rules.yml"
     paths[0].write_text(rules.dump(ours))

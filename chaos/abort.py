@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from chaos.evidence import burn_rate_expr
 from chaos.experiment import AbortCondition
-from enginewatch.ledger import Entry
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
 from exporters.contract import PLATFORM_ERROR_TYPES
+from foundation.prometheus import PrometheusClient, PrometheusUnavailable
+from loadgen.ledger import Entry
 
 
 class AbortMonitor:

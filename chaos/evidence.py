@@ -17,8 +17,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.verdicts.alerts import AlertObservation
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
 from exporters import contract as c
+from foundation.prometheus import PrometheusClient, PrometheusUnavailable
 
 
 def scrape_counter(url: str, sample_name: str, timeout: float = 2.0) -> dict[tuple[tuple[str, str], ...], float]:

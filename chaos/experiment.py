@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from foundation.durations import parse_duration
+
 SCHEMA_PATH = Path(__file__).with_name("experiment.schema.json")
 
 #: Faults whose effect is a node disappearing or hanging: the failover verdict judges them.
@@ -198,13 +200,6 @@ def _schema_problems(data: Any) -> list[str]:
         problems.append(f"{field_path(error.absolute_path)}: {error.message}")
     return list(dict.fromkeys(problems))
 
-
-def parse_duration(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    for suffix in ("ms", "s", "m", "h", "d"):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            return float(text[: -len(suffix)]) * units[suffix]
-    raise ValueError(f"invalid duration {text!r}")
 
 
 def _build(data: Mapping[str, Any], source: str) -> Experiment:

@@ -29,10 +29,10 @@ from chaos.journal import Journal
 from chaos.rollback import run_rollbacks
 from chaos.verdicts import local_page_detection, reconcile
 from chaos.verdicts.alerts import DetectionBudget
-from enginewatch.ledger import Ledger
-from enginewatch.load import LoadGenerator, LoadSpec
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
 from exporters import contract as c
+from foundation.prometheus import PrometheusClient, PrometheusUnavailable
+from loadgen.ledger import Ledger
+from loadgen.load import LoadGenerator, LoadSpec
 
 STEADY_TIMEOUT_S = 60.0
 

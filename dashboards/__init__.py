@@ -16,12 +16,12 @@ from dashboards.catalog import PanelTarget, generate, models, targets
 from dashboards.interpolate import BUILTINS, UnknownVariable, render_expr
 from dashboards.links import DEFAULT_RUNBOOK_BASE_URL
 from dashboards.lint import RULES, DashboardInputError, Finding, lint_dashboards, load_dashboards
-from dashboards.promtool import PromtoolUnavailable
 from dashboards.provisioning import COMMITTED_DIR, BuildError, Options, build, stale, write_json
 from dashboards.settings import Settings
+from foundation.promtool import ToolMissing
 
 __all__ = [
     "BUILTINS", "COMMITTED_DIR", "DEFAULT_RUNBOOK_BASE_URL", "RULES", "BuildError", "DashboardInputError",
-    "Finding", "Options", "PanelTarget", "PromtoolUnavailable", "Settings", "UnknownVariable", "build", "generate",
+    "Finding", "Options", "PanelTarget", "ToolMissing", "Settings", "UnknownVariable", "build", "generate",
     "lint_dashboards", "load_dashboards", "models", "render_expr", "stale", "targets", "write_json",
 ]

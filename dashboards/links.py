@@ -10,22 +10,22 @@ from dataclasses import dataclass
 
 from grafanalib.core import DashboardLink, DataLink
 
-from alerts import links as alert_links
 from dashboards import promql as q
 from dashboards.variables import DATASOURCE_VAR
+from foundation import deployment
 
 TAG = "enginewatch"
 
-# Defined once, with the alerts that link to them: an alert's dashboard_url and the dashboard agree.
-OVERVIEW_UID = alert_links.OVERVIEW
-QUERY_CORE_UID = alert_links.QUERY_CORE
-GATEWAY_UID = alert_links.GATEWAY
-LIFECYCLE_UID = alert_links.LIFECYCLE
-SLOS_UID = alert_links.SLOS
+# Defined once, in the deployment config: an alert's dashboard_url and the dashboard agree.
+OVERVIEW_UID = deployment.OVERVIEW
+QUERY_CORE_UID = deployment.QUERY_CORE
+GATEWAY_UID = deployment.GATEWAY
+LIFECYCLE_UID = deployment.LIFECYCLE
+SLOS_UID = deployment.SLOS
 
 # Where the runbooks/ directory of the repository is browsable, as the alerts' runbook_url says; a
 # deployment points both at its own copy (enginewatch dashboards build --runbook-base-url).
-DEFAULT_RUNBOOK_BASE_URL = alert_links.DEFAULT_RUNBOOK_BASE_URL
+DEFAULT_RUNBOOK_BASE_URL = deployment.DEFAULT_RUNBOOK_BASE_URL
 
 # Carry the time range and the selection over, so a jump keeps looking at the same thing.
 _CARRY = "&".join(["${__url_time_range}", *(f"${{{v}:queryparam}}" for v in (DATASOURCE_VAR, *q.SCOPE))])
@@ -33,7 +33,7 @@ _CARRY = "&".join(["${__url_time_range}", *(f"${{{v}:queryparam}}" for v in (DAT
 
 def runbook_url(base_url: str, alert: str) -> str:
     # The alerts' own spelling of the URL, so a dashboard link and an alert's runbook_url agree.
-    return alert_links.Links(runbook_base_url=base_url).runbook(alert)
+    return deployment.Links(runbook_base_url=base_url).runbook(alert)
 
 
 def dashboard_url(uid: str) -> str:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dashboards import promql_syntax, promtool, walk
+from dashboards import promql_syntax, walk
 from dashboards.interpolate import UnknownVariable, render_expr
+from foundation import promtool
 
 RULES: tuple[str, ...] = (
     "template-datasource", "panel-datasource", "panel-title-description", "panel-units",
@@ -274,7 +275,7 @@ class _Run:
 
 
 def lint_dashboards(models: Iterable[walk.Json]) -> list[Finding]:
-    """Every finding of every rule over the dashboards, sorted. Raises ``promtool.PromtoolUnavailable``
+    """Every finding of every rule over the dashboards, sorted. Raises ``promtool.ToolMissing``
     when expressions cannot be parsed because promtool is missing or broken."""
     run = _Run()
     for model in models:

@@ -22,14 +22,16 @@ import yaml
 from dashboards import catalog
 from dashboards.links import DEFAULT_RUNBOOK_BASE_URL, TAG
 from dashboards.settings import Settings
+from foundation.deployment import DEFAULT_PROMETHEUS_URL, cadence
+from foundation.durations import PATTERN as DURATION_PATTERN
+from foundation.durations import format_duration
 from slo.windows import PROFILES as SLO_PROFILES
 
 COMMITTED_DIR = Path(__file__).resolve().parent / "json"
 DATASOURCE_NAME = "Prometheus"
 DATASOURCE_UID = "prometheus"
-DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
-DEFAULT_SCRAPE_INTERVAL = "15s"
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+# A deployment elsewhere scrapes at the production cadence; `enginewatch up` passes the local one.
+DEFAULT_SCRAPE_INTERVAL = format_duration(cadence("production").scrape_interval)
 
 
 class BuildError(ValueError):
@@ -57,7 +59,7 @@ class Options:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise BuildError(f"{what} {url!r} is not an http(s) URL with a host")
-        if not _DURATION.match(self.scrape_interval):
+        if not re.fullmatch(DURATION_PATTERN, self.scrape_interval) or not self.scrape_interval:
             raise BuildError(f"scrape interval {self.scrape_interval!r} is not a Prometheus duration such as 15s")
         if self.slo_profile is not None and self.slo_profile not in SLO_PROFILES:
             raise BuildError(f"unknown SLO window profile {self.slo_profile!r}; known: {', '.join(SLO_PROFILES)}")

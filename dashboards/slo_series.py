@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from dashboards import promql as q
+from foundation.durations import format_duration
 from slo import series
-from slo.durations import format_duration
 from slo.model import SLO, Tier
 from slo.rules import Options, generate, guard_events
 from slo.specs import platform_slos

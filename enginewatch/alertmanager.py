@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import yaml
 
-from engines.process import LOOPBACK
 from enginewatch.binary_server import BinaryServer, ServerError
-
-ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
+from foundation.process import LOOPBACK
+from foundation.promtool import ToolMissing
+from foundation.promtool import find as _find
 
 
 def render_config(webhook_url: str | None = None, *, group_by: Sequence[str] = ("alertname", "engine"),
@@ -46,9 +46,9 @@ class AlertmanagerServer(BinaryServer):
     name = "alertmanager"
 
     def __init__(self, config_file: Path, data_dir: Path, *, retention: str = "120h",
-                 binary: Path = ALERTMANAGER_BIN, extra_args: Sequence[str] = ()) -> None:
+                 binary: Path | None = None, extra_args: Sequence[str] = ()) -> None:
         self.data_dir = Path(data_dir)
-        super().__init__(binary, self.data_dir / "alertmanager.log")
+        super().__init__(binary or locate("prometheus-alertmanager"), self.data_dir / "alertmanager.log")
         self.config_file = Path(config_file)
         self.retention = retention
         self.extra_args = list(extra_args)
@@ -84,3 +84,11 @@ class AlertmanagerServer(BinaryServer):
         r.raise_for_status()
         result: dict[str, Any] = r.json()
         return result
+
+
+def locate(name: str) -> Path:
+    """The binary's path; a missing one is left for the server's start to report as not found."""
+    try:
+        return _find(name)
+    except ToolMissing:
+        return Path("/usr/bin") / name

@@ -12,7 +12,7 @@ from typing import Self
 
 import psutil
 
-from engines.process import LOOPBACK, ManagedProcess, free_port, http_ok
+from foundation.process import LOOPBACK, ManagedProcess, free_port, http_ok
 
 
 class ServerError(RuntimeError):

@@ -8,7 +8,6 @@ and SLO service are fixed for the life of the stack, so they are static targets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,33 +15,16 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from engines.process import LOOPBACK, write_atomic
 from enginewatch.binary_server import BinaryServer, ServerError
 from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from foundation.deployment import cadence
+from foundation.process import LOOPBACK, write_atomic
+from foundation.promtool import ToolMissing
+from foundation.promtool import find as _find
 
-PROMETHEUS_BIN = Path("/usr/bin/prometheus")
 #: Jobs with a fixed address, in the order they appear in the configuration.
 STATIC_JOBS: tuple[str, ...] = (JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE)
 FILE_SD_DIR = "file_sd"
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How often to scrape and evaluate rules. Rule windows and `for:` durations assume these."""
-
-    name: str
-    scrape_interval: str
-    evaluation_interval: str
-    scrape_timeout: str
-    sd_refresh_interval: str
-
-
-PROFILES: dict[str, Profile] = {
-    # Local stack and tests: seconds-scale chaos experiments must show up within a second or two.
-    "local": Profile("local", "1s", "1s", "1s", "1s"),
-    # A production-like cadence, for rendering a configuration to deploy elsewhere.
-    "production": Profile("production", "15s", "15s", "10s", "30s"),
-}
 
 
 def _address(target: str) -> tuple[str, str, str]:
@@ -69,19 +51,19 @@ def render_config(state_dir: Path, *, profile: str = "local", targets: Mapping[s
     out. Engine nodes are always discovered from ``STATE_DIR/file_sd/*.json``. ``alertmanager`` is the
     Alertmanager's ``host:port`` or URL.
     """
-    p = PROFILES[profile]
+    p = cadence(profile).prometheus()
     unknown = set(targets or {}) - set(STATIC_JOBS)
     if unknown:
         raise ValueError(f"unknown scrape jobs {sorted(unknown)}; expected some of {list(STATIC_JOBS)}")
     glob = str(Path(state_dir).resolve() / FILE_SD_DIR / "*.json")
     scrape_configs: list[dict[str, Any]] = [{
         "job_name": JOB_NODE,
-        "file_sd_configs": [{"files": [glob], "refresh_interval": p.sd_refresh_interval}],
+        "file_sd_configs": [{"files": [glob], "refresh_interval": p["refresh_interval"]}],
     }]
     scrape_configs += [_static_job(job, (targets or {})[job]) for job in STATIC_JOBS if job in (targets or {})]
     config: dict[str, Any] = {
-        "global": {"scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,
-                   "scrape_timeout": p.scrape_timeout},
+        "global": {"scrape_interval": p["scrape_interval"], "evaluation_interval": p["evaluation_interval"],
+                   "scrape_timeout": p["scrape_timeout"]},
         "rule_files": [str(Path(f).resolve()) for f in rule_files],
         "scrape_configs": scrape_configs,
     }
@@ -107,10 +89,10 @@ class PrometheusServer(BinaryServer):
     def __init__(self, config_dir: Path, state_dir: Path, *, data_dir: Path | None = None,
                  profile: str = "local", targets: Mapping[str, str] | None = None,
                  rule_files: Sequence[Path] = (), alertmanager: str | None = None,
-                 retention: str = "2d", binary: Path = PROMETHEUS_BIN,
+                 retention: str = "2d", binary: Path | None = None,
                  extra_args: Sequence[str] = ()) -> None:
         self.config_dir = Path(config_dir)
-        super().__init__(binary, self.config_dir / "prometheus.log")
+        super().__init__(binary or locate("prometheus"), self.config_dir / "prometheus.log")
         self.state_dir = Path(state_dir)
         self.data_dir = Path(data_dir) if data_dir else self.config_dir / "data"
         self.profile = profile
@@ -159,3 +141,11 @@ class PrometheusServer(BinaryServer):
             raise ServerError(f"prometheus at {self.url} did not answer the reload: {e}") from None
         if r.status_code != 200:
             raise ServerError(f"prometheus rejected the configuration: {r.text.strip()}")
+
+
+def locate(name: str) -> Path:
+    """The binary's path; a missing one is left for the server's start to report as not found."""
+    try:
+        return _find(name)
+    except ToolMissing:
+        return Path("/usr/bin") / name

@@ -16,12 +16,12 @@ from pathlib import Path
 from types import TracebackType
 
 from engines.orchestrator import Orchestrator, load_fleet
-from engines.process import ManagedProcess, python_module, wait_until, write_atomic
 from engines.storage import ensure_storage
-from enginewatch import runstate
-from enginewatch.promapi import PrometheusClient
 from enginewatch.prometheus import PrometheusServer
 from exporters.contract import JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from foundation import runstate
+from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
+from foundation.prometheus import PrometheusClient
 
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "engines" / "fleet.yaml"
 

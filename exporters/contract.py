@@ -265,7 +265,7 @@ ENGINE_POD_READY = Metric(
 
 #: HTTP status classes of the SLO service's responses.
 STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx")
-#: Why a Prometheus query of the SLO service failed (enginewatch.promapi.PrometheusUnavailable.kind).
+#: Why a Prometheus query of the SLO service failed (foundation.prometheus.PrometheusUnavailable.kind).
 DATASOURCE_ERROR_KINDS: tuple[str, ...] = ("connection", "http", "api")
 
 SLO_SERVICE_REQUEST_DURATION = Metric(

@@ -11,7 +11,7 @@ The registry is private to each exporter: several orchestrators in one process (
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -33,10 +33,39 @@ from exporters.contract import (
 )
 from exporters.contract import Metric as ContractMetric
 
-if TYPE_CHECKING:  # the orchestrator imports us; importing it back at runtime would be circular
-    from engines.orchestrator.snapshot import EngineSnapshot
 
-SnapshotSource = Callable[[], "Sequence[EngineSnapshot]"]
+# What the collector reads of a snapshot, as protocols: the exporter serves any orchestrator (the local
+# one, or a Kubernetes state source) without importing it; the platform sits above this library.
+class PodView(Protocol):
+    @property
+    def pod(self) -> str: ...
+    @property
+    def ready(self) -> bool: ...
+
+
+class ClusterView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def ready_nodes(self) -> int: ...
+    @property
+    def desired_nodes(self) -> int: ...
+    @property
+    def pods(self) -> Sequence[PodView]: ...
+
+
+class EngineView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def active_clusters(self) -> Sequence[str]: ...
+    @property
+    def clusters(self) -> Sequence[ClusterView]: ...
+
+
+SnapshotSource = Callable[[], Sequence[EngineView]]
 
 
 def _gauge(metric: ContractMetric) -> GaugeMetricFamily:

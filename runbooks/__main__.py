@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engines.process import write_atomic
+from foundation.process import write_atomic
 from runbooks.markdown import pages
 
 

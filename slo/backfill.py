@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -22,13 +21,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from engines.process import LOOPBACK, ManagedProcess, free_port, wait_until
-from enginewatch.promapi import PrometheusClient
+from foundation import promtool
+from foundation.process import LOOPBACK, ManagedProcess, free_port, wait_until
+from foundation.prometheus import PrometheusClient
 from slo.errors import DataSourceError
 from slo.promql import parse_selector
-
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 @dataclass
@@ -94,7 +91,7 @@ def create_blocks(series: list[Samples], data_dir: Path, chunk: int = 86400) -> 
 
 def _promtool_import(path: Path, data_dir: Path, block: int) -> None:
     # One block per file: promtool's default 2-hour blocks make it re-read its input for each of them.
-    argv = [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q"]
+    argv = [str(promtool.find("promtool")), "tsdb", "create-blocks-from", "openmetrics", "-q"]
     if block % 7200 == 0:
         argv.append(f"--max-block-duration={block // 3600}h")
     run = subprocess.run([*argv, str(path), str(data_dir)], capture_output=True, text=True, timeout=600)
@@ -138,7 +135,7 @@ class LocalPrometheus:
         config.write_text(yaml.safe_dump(document))
         self.port = free_port()
         self.process = ManagedProcess("prometheus", [
-            PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+            str(promtool.find("prometheus")), f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
             f"--web.listen-address={LOOPBACK}:{self.port}", "--storage.tsdb.retention.time=400d",
             "--query.max-samples=1000000000", "--query.timeout=5m", "--web.enable-admin-api", *self.flags,
         ], log_path=self.log).start()

@@ -5,7 +5,7 @@ The CLI prints them on one line and exits 2; they never carry a stack trace to t
 
 from __future__ import annotations
 
-from enginewatch.promapi import PrometheusUnavailable
+from foundation.prometheus import PrometheusUnavailable
 
 
 class SpecError(ValueError):

@@ -11,9 +11,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from enginewatch.promapi import PrometheusClient, finite
+from foundation.durations import format_duration
+from foundation.prometheus import PrometheusClient, finite
 from slo import series
-from slo.durations import format_duration
 from slo.model import SLO
 from slo.rules import Options, guard_events, resolve
 from slo.windows import WindowProfile, effective_tiers

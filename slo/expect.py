@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from foundation.durations import parse_seconds
 from slo import series
-from slo.durations import parse_duration
 from slo.model import SLO, EventsSLI, Tier
 from slo.promql import SelectorQuery
 from slo.rules import NO_DATA_ALERT, SLORules, guard_events
@@ -272,4 +272,4 @@ class Evaluation:
 
 
 def _seconds(duration: str | None) -> int:
-    return parse_duration(duration) if duration else 0
+    return parse_seconds(duration) if duration else 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from enginewatch.promapi import PrometheusClient
+from foundation.prometheus import PrometheusClient
 from slo import series
 from slo.errors import SpecError
 from slo.model import SLO

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from slo.durations import format_duration
+from foundation.durations import format_duration
 from slo.errors import SpecError
 from slo.promql import Query, TemplateQuery
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from foundation.durations import format_duration
 from slo import rules, synth
-from slo.durations import format_duration
 from slo.expect import Ambiguous, Evaluation, Input
 from slo.model import SLO, Tier
 from slo.rules import NO_DATA_ALERT, Options, SLORules

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from alerts.links import DEFAULT_GRAFANA_URL, DEFAULT_RUNBOOK_BASE_URL, SLOS, Links
+from foundation.deployment import DEFAULT_GRAFANA_URL, DEFAULT_RUNBOOK_BASE_URL, SLOS, Links
+from foundation.durations import format_duration
 from slo import series
-from slo.durations import format_duration
 from slo.errors import SpecError
 from slo.model import SLO, EventsSLI, RawSLI, Tier, camel
 from slo.windows import WindowProfile, apply_profile, effective_tiers, get_profile, min_events, profile_for

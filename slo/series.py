@@ -6,7 +6,7 @@ computed the same way everywhere: a ratio of sums of the two recorded base serie
 
 from __future__ import annotations
 
-from slo.durations import format_duration
+from foundation.durations import format_duration
 
 SLO_LABEL = "slo"
 TOTAL = "slo:sli_total:rate"  # events per second over the profile's base window

@@ -1,6 +1,6 @@
 """Sloth's rules for our SLO model, as ``sloth generate`` writes them: the baseline we measure against.
 
-Per SLO, three groups like Sloth's ``prometheus/v1`` output (see ../shared/anchors/sloth/examples/_gen):
+Per SLO, three groups like Sloth's ``prometheus/v1`` output (see tests/fixtures/anchors/sloth/examples/_gen):
 8 SLI recordings (the error ratio over every alert window, each read from the raw series, and the
 period's as an average of the 5-minute ratios), 7 metadata recordings and 2 alerts (page, ticket),
 15 + 2 rules. ``tests/test_slo_sloth_rules.py`` checks the output against Sloth's own for its examples;
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slo.durations import format_duration
+from foundation.durations import format_duration
 from slo.model import SLO, EventsSLI, RawSLI, Tier
 from slo.windows import effective_tiers, profile_for
 

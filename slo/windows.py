@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from slo.durations import format_duration
+from foundation.deployment import cadence
+from foundation.durations import format_duration
 from slo.errors import SpecError
 from slo.model import SLO, Tier
 
@@ -59,18 +60,22 @@ def _google(period: int) -> tuple[Tier, ...]:
 
 # The base window is the estimator's only lag (half of it at an incident's start, all of it at its
 # end): 1m keeps our alerts within one evaluation of Sloth's exact-range alerts. It needs two scrapes
-# per minute; with a slower scrape the base series vanish and SLONoData says so.
+# per minute, so the Google profiles assume the slowest scrape that allows (30 s), not a deployment's
+# cadence; with a slower scrape the base series vanish and SLONoData says so.
 GOOGLE_30D = WindowProfile("google-30d", 30 * D, _google(30 * D), interval=60, base_window=60,
                            budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
 GOOGLE_28D = WindowProfile("google-28d", 28 * D, _google(28 * D), interval=60, base_window=60,
                            budget_interval=300, scrape_interval=30, no_data_for=15 * 60)
 _LOCAL_PERIOD = 12 * H
+# The local stack's own cadence (foundation.deployment), which `enginewatch up` gives Prometheus.
+_LOCAL_CADENCE = cadence("local")
 LOCAL = WindowProfile("local", _LOCAL_PERIOD, _tiers(_LOCAL_PERIOD, [
     ("page-fast", "page", Fraction(2, 100), 60, 5, 0),
     ("page-slow", "page", Fraction(5, 100), 6 * 60, 30, 0),
     ("ticket-fast", "ticket", Fraction(10, 100), 24 * 60, 2 * 60, 0),
     ("ticket-slow", "ticket", Fraction(10, 100), 72 * 60, 6 * 60, 0),
-]), interval=1, base_window=3, budget_interval=10, scrape_interval=1, no_data_for=15)
+]), interval=_LOCAL_CADENCE.evaluation_interval, base_window=3 * _LOCAL_CADENCE.scrape_interval, budget_interval=10,
+    scrape_interval=_LOCAL_CADENCE.scrape_interval, no_data_for=15)
 
 # Policies to compare against in backtests (not meant for generation, though they work).
 WORKBOOK_30D = WindowProfile("workbook-30d", 30 * D, _tiers(30 * D, [

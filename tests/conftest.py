@@ -69,3 +69,24 @@ def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.T
     )
     with Stack(options) as s:
         yield s
+
+
+# --- unit and live tests ----------------------------------------------------------------------------
+# A live test starts real processes (pods, gateway, Prometheus, Alertmanager, Chromium) or drives the
+# CLI against them; a unit test runs in this process, with at most a short promtool/amtool call.
+# `pytest -m unit` is the quick subset (under a minute); `make test` runs both.
+LIVE_FIXTURES = frozenset({"stack", "browser", "otlp", "live"})
+LIVE_MODULES = frozenset({
+    "test_alerts_delivery", "test_chaos_actions", "test_chaos_interrupt", "test_chaos_live", "test_dashboards_live",
+    "test_engine_cli", "test_gameday", "test_gateway", "test_node", "test_orchestrator", "test_platform",
+    "test_prometheus_wiring", "test_runbooks_live", "test_slo_service_page", "test_slo_service_stack",
+    "test_slo_service", "test_slo_sloth_compat",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        live = (item.get_closest_marker("live") is not None or module in LIVE_MODULES
+                or bool(LIVE_FIXTURES & set(getattr(item, "fixturenames", ()))))
+        item.add_marker(pytest.mark.live if live else pytest.mark.unit)

@@ -14,11 +14,11 @@ import yaml
 
 from alerts import files, generate
 from alerts import platform as pl
-from alerts.links import DASHBOARD_UIDS, runbook_name
 from alerts.profiles import PROFILES
 from alerts.promql import sel
-from enginewatch import promtool
 from exporters import contract as c
+from foundation import promtool
+from foundation.deployment import DASHBOARD_UIDS, runbook_name
 
 CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+$")
 CAMEL_WITH_ACRONYMS = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$")  # SLONoData
@@ -131,7 +131,7 @@ def test_amtool_check_config_passes(path: Path) -> None:
 
 
 def _route(config: Path, *labels: str) -> str:
-    done = subprocess.run([str(promtool.AMTOOL_BIN), "config", "routes", "test", f"--config.file={config}",
+    done = subprocess.run([str(promtool.find("amtool")), "config", "routes", "test", f"--config.file={config}",
                            *labels], capture_output=True, text=True, timeout=30, check=False)
     return done.stdout.strip()
 

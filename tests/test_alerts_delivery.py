@@ -20,10 +20,10 @@ import pytest
 
 from alerts import alertmanager as am
 from alerts.platform import EXPORTER_TARGET_ABSENT, RULE_FILES
-from engines.process import LOOPBACK
 from enginewatch.alertmanager import AlertmanagerServer
 from enginewatch.prometheus import PrometheusServer
 from exporters import contract as c
+from foundation.process import LOOPBACK
 
 pytestmark = pytest.mark.timeout(90)
 DEADLINE_S = 45.0

@@ -17,8 +17,8 @@ from chaos.backends import LocalBackend
 from chaos.experiment import BlastRadius, Busy, Step, Target
 from chaos.rollback import run_rollbacks
 from chaos.verdicts import drain_verdict, failover_verdict
-from engines.process import wait_until
-from enginewatch.load import LoadGenerator, LoadSpec
+from foundation.process import wait_until
+from loadgen.load import LoadGenerator, LoadSpec
 
 pytestmark = pytest.mark.timeout(120)
 

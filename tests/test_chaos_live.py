@@ -20,8 +20,8 @@ from chaos.backends import LocalBackend
 from chaos.experiment import BlastRadius, Step, Target, parse_experiment
 from chaos.rollback import run_rollbacks
 from chaos.run import Platform, run_experiment
-from engines.process import wait_until
 from enginewatch.stack import Stack, StackOptions
+from foundation.process import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 

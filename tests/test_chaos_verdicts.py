@@ -25,7 +25,7 @@ from chaos.verdicts import (
     recovery_verdict,
     time_series,
 )
-from enginewatch.ledger import Entry, Ledger
+from loadgen.ledger import Entry, Ledger
 
 T0 = 1_000_000.0
 

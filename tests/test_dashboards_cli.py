@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards import COMMITTED_DIR, promtool
-from dashboards.cli import app
+from dashboards import COMMITTED_DIR
+from enginewatch.cli.dashboards import app
+from foundation import promtool
 
 runner = CliRunner()
 
@@ -91,6 +92,7 @@ def test_lint_of_a_directory_without_dashboards_exits_2(tmp_path: Path) -> None:
 
 
 def test_lint_without_promtool_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(promtool, "CANDIDATES", ("/nonexistent/promtool",))
+    monkeypatch.setattr(promtool, "DEBIAN_DIR", Path("/nonexistent"))
+    monkeypatch.setenv("PATH", "/nonexistent")
     result = runner.invoke(app, ["lint"])
     assert result.exit_code == 2 and "install the Debian package 'prometheus'" in result.output

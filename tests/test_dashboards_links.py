@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import dashboards
-from alerts import links as alert_links
 from dashboards import alert_names, links, slo_series
+from foundation import deployment
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 
@@ -21,7 +21,7 @@ def _linked_alerts() -> set[str]:
     urls = [link["url"] for m in dashboards.models() for link in m["links"]]
     urls += [link["url"] for m in dashboards.models() for p in m["panels"] for link in p.get("links") or []]
     return {name for u in urls if u.startswith(links.DEFAULT_RUNBOOK_BASE_URL)
-            and (name := alert_links.runbook_name(u))}
+            and (name := deployment.runbook_name(u))}
 
 
 def test_only_named_alerts_are_linked() -> None:
@@ -33,7 +33,7 @@ def test_only_named_alerts_are_linked() -> None:
 
 
 def test_the_alerts_link_to_dashboards_that_exist() -> None:
-    assert set(alert_links.DASHBOARD_UIDS) == {m["uid"] for m in dashboards.models()}
+    assert set(deployment.DASHBOARD_UIDS) == {m["uid"] for m in dashboards.models()}
 
 
 def test_every_linked_runbook_exists() -> None:

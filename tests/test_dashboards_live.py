@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from dashboards import Settings, render_expr, targets
-from enginewatch.load import LoadGenerator, LoadSpec
+from loadgen.load import LoadGenerator, LoadSpec
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -13,8 +13,9 @@ import yaml
 
 import dashboards
 from dashboards import promql as q
-from dashboards import promtool, slo_series
+from dashboards import slo_series
 from exporters import contract as c
+from foundation import promtool
 from slo import series as slo_names
 
 ALL_VALUES = {"engine": ".*", "cluster": ".*", "slo": ".*", "__rate_interval": "1m"}
@@ -68,7 +69,7 @@ def _evaluate(tmp_path: Path, series: dict[str, str], expr: str, expected: list[
     }]}
     path = tmp_path / "test.yml"
     path.write_text(yaml.safe_dump(test, sort_keys=False))
-    done = subprocess.run([promtool.find_promtool(), "test", "rules", str(path)], capture_output=True,
+    done = subprocess.run([str(promtool.find("promtool")), "test", "rules", str(path)], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 

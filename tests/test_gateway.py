@@ -25,7 +25,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engines.process import ManagedProcess, python_module, wait_until, write_atomic
 from engines.storage import ensure_storage
 from exporters.contract import (
     GATEWAY_ERRORS,
@@ -34,6 +33,7 @@ from exporters.contract import (
     GATEWAY_UPSTREAM_REQUESTS,
     GATEWAY_UPSTREAM_UP,
 )
+from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(120)

@@ -18,9 +18,9 @@ from engines.gateway.retry import Backoff, is_read_only, is_retriable, may_retry
 from engines.gateway.routing import choose
 from engines.gateway.topology import Topology, TopologyWatcher
 from engines.gateway.upstream import InFlight, Upstream
-from engines.process import write_atomic
 from exporters.contract import ERROR_TYPES, GATEWAY_ERRORS, GATEWAY_UPSTREAM_REQUESTS, GATEWAY_UPSTREAM_UP
 from exporters.gateway_metrics import GatewayMetrics
+from foundation.process import write_atomic
 
 
 class Clock:

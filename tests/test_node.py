@@ -18,9 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engines.process import ManagedProcess, python_module, wait_until
 from engines.storage import ensure_storage
 from exporters.contract import PLATFORM_ERROR_TYPES
+from foundation.process import ManagedProcess, python_module, wait_until
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 PROMTOOL = "/usr/bin/promtool"

@@ -30,7 +30,6 @@ from engines.orchestrator import (
     parse_fleet,
 )
 from engines.orchestrator.lifecycle import check_transition
-from engines.process import wait_until
 from engines.storage import default_storage_path, ensure_storage
 from exporters.contract import (
     ENGINE_ACTIVE_CLUSTERS,
@@ -41,6 +40,7 @@ from exporters.contract import (
     ENGINE_STATE,
     ENGINE_STATES,
 )
+from foundation.process import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

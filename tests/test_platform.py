@@ -12,10 +12,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from engines.process import wait_until
-from enginewatch.load import LoadGenerator, LoadSpec
-from enginewatch.promtool import check_metrics
 from exporters import contract as c
+from foundation.process import wait_until
+from foundation.promtool import check_metrics
+from loadgen.load import LoadGenerator, LoadSpec
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,14 +18,15 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 
-from engines.process import LOOPBACK, free_port, write_atomic
-from enginewatch import binary_server, promtool
+from enginewatch import binary_server
 from enginewatch.alertmanager import AlertmanagerServer
 from enginewatch.alertmanager import render_config as render_am_config
 from enginewatch.binary_server import ServerError
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
 from enginewatch.prometheus import PrometheusServer, render_config
 from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR
+from foundation import promtool
+from foundation.process import LOOPBACK, free_port, write_atomic
+from foundation.prometheus import PrometheusClient, PrometheusUnavailable
 
 NODE_LABELS = {"engine": "sales", "cluster": "c1", "node": "n1", "pod": "sales-c1-n1", "version": "v1"}
 
@@ -303,5 +304,5 @@ def test_amtool_check_config(workdir: Path) -> None:
 
 
 def test_missing_tool_is_a_plain_failure(workdir: Path) -> None:
-    ok, output = promtool.check_rules(workdir / "x.yml", promtool=workdir / "no-promtool")
+    ok, output = promtool.run([str(workdir / "no-promtool"), "check", "rules", str(workdir / "x.yml")])
     assert not ok and "install the Debian package" in output

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from alerts import files
 from alerts import platform as pl
-from alerts.links import runbook_name
-from engines.process import free_port
 from enginewatch.cli import app
-from enginewatch.engine_cli import engine_app
+from enginewatch.cli.engine import engine_app
+from foundation.deployment import runbook_name
+from foundation.process import free_port
 from runbooks.markdown import SECTIONS, pages, path_of, sections
 from runbooks.playbooks import known_alerts, registry
 from slo.rules import generate, rule_file

@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 
 from alerts import platform as pl
 from enginewatch.cli import app
-from enginewatch.promapi import PrometheusClient
 from enginewatch.prometheus import PrometheusServer
 from exporters import contract as c
+from foundation.orchestrator import OrchestratorClient
+from foundation.prometheus import PrometheusClient
 from runbooks.diagnosis import Diagnosis, Scope, diagnose
-from runbooks.orchestrator import OrchestratorClient
 from runbooks.playbooks import get, known_alerts
 
 pytestmark = pytest.mark.timeout(120)

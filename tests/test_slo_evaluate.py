@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engines.process import free_port
-from enginewatch.promapi import PrometheusClient
+from foundation.process import free_port
+from foundation.prometheus import PrometheusClient
 from slo import DataSourceError, backfill, backtest, evaluate, history, platform_slos, rules, series
 from slo.synth import Incident, diurnal, error_ratios
 
@@ -120,20 +120,20 @@ def test_unreachable_prometheus_is_a_data_source_error() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(DataSourceError, match="cannot connect"):
         evaluate.evaluate_all(platform_slos()[:1], url)
-    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "report", "--prometheus", url],
+    run = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "report", "--prometheus", url],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.startswith("error: Prometheus at") and "Traceback" not in run.stderr
 
 
 def test_cli_report_and_backtest(live: Live, tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "report", "--prometheus",
+    run = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "report", "--prometheus",
                           live.url, "--json"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     reports = {r["slo"]: r for r in json.loads(run.stdout)}
     assert {g["status"] for g in reports["gateway-availability"]["groups"]} == {"ok", "burning"}
     path = tmp_path / "history.parquet"
     history.write_counts(live.counts, path)
-    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "backtest", str(path),
+    run = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "backtest", str(path),
                           "--compare", "pyrra-30d"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "google-30d" in run.stdout and "pyrra-30d" in run.stdout and "precision" in run.stdout
@@ -142,7 +142,7 @@ def test_cli_report_and_backtest(live: Live, tmp_path: Path) -> None:
 def test_the_shared_client_splits_long_ranges_and_posts_long_queries() -> None:
     import httpx
 
-    from enginewatch import promapi
+    from foundation import prometheus as promapi
 
     seen: list[tuple[str, dict[str, str]]] = []
 

@@ -18,7 +18,8 @@ from slo.promql import SelectorQuery, TemplateQuery
 from slo.specs import PLATFORM_YAML, platform_slos
 from slo.windows import GOOGLE_28D, GOOGLE_30D, LOCAL, effective_tiers
 
-ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"
+# Data from Sloth and OpenSLO, copied into the repository with their sources (fixtures/anchors/SOURCES.md).
+ANCHORS = Path(__file__).resolve().parent / "fixtures" / "anchors"
 SLOTH = ANCHORS / "sloth" / "examples"
 OPENSLO = ANCHORS / "openslo"
 SLOTH_EXAMPLES = sorted(p for p in SLOTH.iterdir() if p.suffix in (".yml", ".yaml"))
@@ -221,11 +222,11 @@ def test_native_overrides(tmp_path: Path) -> None:
 
 def test_cli_validate_exits_2_with_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "bad.yml", _sloth(objective=100))
-    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "validate", str(path)],
+    run = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "validate", str(path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip() == f"error: {path}: SLO 'avail': objective: objective 100% leaves no error " \
                                  "budget to alert on; use a value in (0, 100)"
-    ok = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "validate"],
+    ok = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "validate"],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "4 SLOs valid" in ok.stdout

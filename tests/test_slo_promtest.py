@@ -62,7 +62,7 @@ def test_cli_generate_writes_rules_and_proofs_that_pass(tmp_path: Path) -> None:
     from tests.test_slo_loaders import SLOTH
 
     out = tmp_path / "gs.rules.yml"
-    run = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate",
+    run = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "generate",
                           str(SLOTH / "getting-started.yml"), str(SLOTH / "kubernetes-apiserver.yml"), "-o", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -72,10 +72,10 @@ def test_cli_generate_writes_rules_and_proofs_that_pass(tmp_path: Path) -> None:
     assert promtool("check", "rules", out.name, cwd=tmp_path).returncode == 0
     test = promtool("test", "rules", "gs.test.yml", cwd=tmp_path)
     assert test.returncode == 0, test.stdout + test.stderr
-    crd = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate", "--prometheus-rule",
+    crd = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "generate", "--prometheus-rule",
                           "--namespace", "monitoring"], capture_output=True, text=True, timeout=60)
     assert crd.returncode == 0 and "kind: PrometheusRule" in crd.stdout
-    check = subprocess.run([sys.executable, "-c", "from slo.cli import app; app()", "generate", "--platform",
+    check = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "generate", "--platform",
                             "--check"], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
 

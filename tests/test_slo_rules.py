@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.links import SLOS, runbook_name
+from foundation.deployment import SLOS, runbook_name
 from slo import load_paths, platform_slos, rules, series
 from slo.promql import selectors_in
 from tests.test_slo_loaders import SLOTH, SLOTH_EXAMPLES

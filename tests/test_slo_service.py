@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engines.process import ManagedProcess, python_module, wait_until, write_atomic
-from enginewatch.promapi import PrometheusClient
 from enginewatch.prometheus import PrometheusServer
 from exporters import contract as c
 from exporters.gateway_metrics import GatewayMetrics
+from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
+from foundation.prometheus import PrometheusClient
 from slo.artifacts import ALERTS_DIR
 
 LOCAL_RULES = ALERTS_DIR / "platform-slos-local.rules.yml"

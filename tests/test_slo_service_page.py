@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from engines.process import wait_until
+from foundation.process import wait_until
 from tests.test_slo_service import Setup, wait_for_burn
 
 # A test run must not rewrite tracked files: screenshots go to the README only when asked for

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from enginewatch.load import LoadGenerator, LoadSpec
+from loadgen.load import LoadGenerator, LoadSpec
 
 pytestmark = pytest.mark.timeout(180)
 

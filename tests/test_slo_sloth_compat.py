@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from enginewatch.promapi import PrometheusClient
+from foundation.prometheus import PrometheusClient
 from slo import backfill, load_paths, rules, series
 from slo.synth import Incident, diurnal, error_ratios
 from tests.test_slo_loaders import SLOTH, SLOTH_EXAMPLES

@@ -6,7 +6,7 @@ nothing of its own to that path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -16,19 +16,28 @@ from engines.orchestrator import OrchestratorError
 
 if TYPE_CHECKING:
     from engines.orchestrator import Orchestrator
-    from enginewatch.stack import Stack
+
+
+class GatewayOwner(Protocol):
+    """What owns the gateway process (the local Stack): the only thing that can restart it."""
+
+    @property
+    def gateway_url(self) -> str: ...
+    @property
+    def gateway(self) -> Any: ...  # a ManagedProcess: .pid and .alive
+    def restart_gateway(self) -> tuple[int | None, int | None]: ...
 
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self, orchestrator: Orchestrator, stack: Stack | None = None) -> None:
+    def __init__(self, orchestrator: Orchestrator, stack: GatewayOwner | None = None) -> None:
         self.orchestrator = orchestrator
         self.stack = stack
         self._client = httpx.Client(timeout=0.5)
 
     @classmethod
-    def from_stack(cls, stack: Stack) -> LocalBackend:
+    def from_stack(cls, stack: Any) -> LocalBackend:
         assert stack.orchestrator is not None, "the stack is not started"
         return cls(stack.orchestrator, stack)
 

@@ -14,7 +14,7 @@ from chaos.report.markdown import experiment_document, experiment_section, follo
 
 def chart_for(journal: Journal, df: pd.DataFrame, path: Path) -> Path:
     spec = journal.experiment_raw.get("slo", {})
-    from chaos.experiment import parse_duration
+    from foundation.durations import parse_duration
 
     return experiment_chart(df, journal.faults, journal.load_t0, max(journal.load_t1, journal.load_t0 + 1), path,
                             title=f"{journal.experiment} ({journal.status})",

@@ -8,15 +8,57 @@ same arithmetic as the multi-window burn-rate alerts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 
-from chaos.verdicts.base import Verdict, at_most
+from chaos.verdicts.base import Figures, Verdict, at_most
 from chaos.verdicts.queries import platform_failed
-from enginewatch.ledger import ABANDONED
+from loadgen.ledger import ABANDONED
 
 
-def budget_figures(df: pd.DataFrame, objective: float, period_s: float, t0: float, t1: float) -> dict[str, float]:
+@dataclass(frozen=True)
+class PrometheusBudget:
+    """The gateway's counters over the experiment's window, as Prometheus saw them."""
+
+    events: float
+    bad_events: float
+    error_ratio: float
+    budget_consumed: float
+
+
+@dataclass(frozen=True)
+class BudgetFigures(Figures):
+    kind: ClassVar[str] = "budget"
+    objective: float
+    period_s: float
+    duration_s: float
+    events: int
+    bad_events: int
+    error_ratio: float
+    burn_rate: float
+    budget_consumed: float  # share of the period's budget
+    prometheus: PrometheusBudget | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # The journal keeps Prometheus's view flat, beside the ledger's: prometheus_events, ...
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "prometheus"}
+        if self.prometheus is not None:
+            out.update({f"prometheus_{f.name}": getattr(self.prometheus, f.name) for f in fields(self.prometheus)})
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BudgetFigures:
+        prom = None
+        if "prometheus_budget_consumed" in data:
+            prom = PrometheusBudget(**{f.name: data[f"prometheus_{f.name}"] for f in fields(PrometheusBudget)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name != "prometheus"}, prometheus=prom)
+
+
+def budget_figures(df: pd.DataFrame, objective: float, period_s: float, t0: float, t1: float) -> BudgetFigures:
     window = df[(df["start"] >= t0) & (df["start"] <= t1)]
     total = len(window)
     # A lost query is a bad event too: the client never got its answer.
@@ -24,8 +66,7 @@ def budget_figures(df: pd.DataFrame, objective: float, period_s: float, t0: floa
     ratio = bad / total if total else 0.0
     burn = ratio / (1 - objective)
     duration = max(t1 - t0, 0.0)
-    return {"objective": objective, "period_s": period_s, "duration_s": duration, "events": total, "bad_events": bad,
-            "error_ratio": ratio, "burn_rate": burn, "budget_consumed": burn * duration / period_s}
+    return BudgetFigures(objective, period_s, duration, total, bad, ratio, burn, burn * duration / period_s)
 
 
 def burn_series(df: pd.DataFrame, objective: float, period_s: float, t0: float, t1: float,
@@ -45,11 +86,10 @@ def burn_series(df: pd.DataFrame, objective: float, period_s: float, t0: float, 
 
 
 def budget_verdict(df: pd.DataFrame, objective: float, period_s: float, t0: float, t1: float, *,
-                   max_consumed: float | None = None, prometheus: dict[str, float] | None = None) -> Verdict:
-    figures: dict[str, object] = dict(budget_figures(df, objective, period_s, t0, t1))
+                   max_consumed: float | None = None, prometheus: PrometheusBudget | None = None) -> Verdict:
+    figures = replace(budget_figures(df, objective, period_s, t0, t1), prometheus=prometheus)
     notes = []
-    if prometheus:
-        figures.update({f"prometheus_{k}": v for k, v in prometheus.items()})
+    if prometheus is not None:
         notes.append("prometheus_* figures: the gateway's counters over the same window, as Prometheus saw them")
-    return Verdict("budget", f"SLO {objective * 100:g}% over {period_s / 3600:g}h", figures,
-                   (at_most("budget_consumed", figures["budget_consumed"], max_consumed),), tuple(notes))  # type: ignore[arg-type]
+    return Verdict(f"SLO {objective * 100:g}% over {period_s / 3600:g}h", figures,
+                   (at_most("budget_consumed", figures.budget_consumed, max_consumed),), tuple(notes))

@@ -16,17 +16,65 @@ A drain with nothing in flight is reported as not exercised: it proves the exit,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from chaos.fault import Fault
-from chaos.verdicts.base import Criterion, Verdict, at_least, at_most, equals
+from chaos.verdicts.base import Criterion, Figures, Verdict, at_least, at_most, equals
 from chaos.verdicts.queries import platform_failed
 
 #: Clock tolerance for "sent after the SIGTERM" (the event's timestamp and the client's are both
 #: wall clock on one machine, taken a few calls apart).
 TOLERANCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class PodDrain:
+    """One drained pod's figures (the verdict's figures add them up)."""
+
+    pod: str
+    term_ts: float
+    in_flight_at_term: int | None  # None: the pod's own count could not be read before the SIGTERM
+    finished_in_flight: int
+    failed_in_flight: int
+    routed_after_unready: int
+    exit_code: int | None  # None: no exit seen
+    drain_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PodDrain:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class DrainFigures(Figures):
+    kind: ClassVar[str] = "drain"
+    step: int
+    action: str
+    pods: tuple[str, ...]
+    in_flight_at_term: int
+    finished_in_flight: int
+    failed_in_flight: int
+    routed_after_unready: int
+    exit_code: int | None  # the first non-zero exit of the drained pods, else 0; None without pods
+    drain_s: float | None  # the slowest drain; None when a pod's exit was not seen
+    grace_s: float
+    per_pod: tuple[PodDrain, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "per_pod": [p.to_dict() for p in self.per_pod]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DrainFigures:
+        return cls(data["step"], data["action"], tuple(data["pods"]), data["in_flight_at_term"],
+                   data["finished_in_flight"], data["failed_in_flight"], data["routed_after_unready"],
+                   data["exit_code"], data["drain_s"], data["grace_s"],
+                   tuple(PodDrain.from_dict(p) for p in data["per_pod"]))
 
 
 def _term_ts(events: Sequence[Mapping[str, Any]], fault: Fault, pod: str) -> float:
@@ -50,7 +98,7 @@ def _exit(events: Sequence[Mapping[str, Any]], pod: str, after: float) -> tuple[
     return None, None
 
 
-def drain_figures(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: Fault, pod: str) -> dict[str, Any]:
+def drain_figures(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: Fault, pod: str) -> PodDrain:
     term = _term_ts(events, fault, pod)
     code, seconds = _exit(events, pod, term)
     exit_ts = term + seconds if seconds is not None else float("inf")
@@ -63,9 +111,7 @@ def drain_figures(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: 
     errored = int(platform_failed(on_pod[(on_pod["end"] >= term) & (on_pod["end"] <= exit_ts + 1)]).sum())
     in_flight = fault.in_flight.get(pod)
     failed = max(0, (in_flight or 0) - finished) + errored
-    return {"pod": pod, "term_ts": term, "in_flight_at_term": in_flight, "finished_in_flight": finished,
-            "failed_in_flight": failed, "routed_after_unready": int(len(routed_after)),
-            "exit_code": code, "drain_s": seconds}
+    return PodDrain(pod, term, in_flight, finished, failed, int(len(routed_after)), code, seconds)
 
 
 def drain_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: Fault, *, grace_s: float,
@@ -73,37 +119,38 @@ def drain_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], fault: 
     """``goals`` None: figures only (plus the injection check); a mapping judges every criterion, with
     the contract's defaults (0 failed, 0 routed after unready, exit 0, within the grace) for the unset."""
     per_pod = [drain_figures(df, events, fault, pod) for pod in fault.pods]
-    worst_code = next((p["exit_code"] for p in per_pod if p["exit_code"] != 0), 0 if per_pod else None)
-    drain_times = [p["drain_s"] for p in per_pod]
-    figures: dict[str, Any] = {
-        "step": fault.step,
-        "action": fault.action,
-        "pods": [p["pod"] for p in per_pod],
-        "in_flight_at_term": sum(p["in_flight_at_term"] or 0 for p in per_pod),
-        "finished_in_flight": sum(p["finished_in_flight"] for p in per_pod),
-        "failed_in_flight": sum(p["failed_in_flight"] for p in per_pod),
-        "routed_after_unready": sum(p["routed_after_unready"] for p in per_pod),
-        "exit_code": worst_code,
-        "drain_s": None if any(t is None for t in drain_times) or not drain_times else max(drain_times),
-        "grace_s": grace_s,
-        "per_pod": per_pod,
-    }
+    worst_code = next((p.exit_code for p in per_pod if p.exit_code != 0), 0 if per_pod else None)
+    drain_times = [p.drain_s for p in per_pod if p.drain_s is not None]
+    figures = DrainFigures(
+        step=fault.step,
+        action=fault.action,
+        pods=tuple(p.pod for p in per_pod),
+        in_flight_at_term=sum(p.in_flight_at_term or 0 for p in per_pod),
+        finished_in_flight=sum(p.finished_in_flight for p in per_pod),
+        failed_in_flight=sum(p.failed_in_flight for p in per_pod),
+        routed_after_unready=sum(p.routed_after_unready for p in per_pod),
+        exit_code=worst_code,
+        # One drain not seen to end leaves the slowest unknown.
+        drain_s=max(drain_times) if per_pod and len(drain_times) == len(per_pod) else None,
+        grace_s=grace_s,
+        per_pod=tuple(per_pod),
+    )
     notes = []
-    if any(p["exit_code"] is None for p in per_pod):
-        notes.append("no exit seen for " + ", ".join(p["pod"] for p in per_pod if p["exit_code"] is None))
-    if figures["in_flight_at_term"] == 0:
+    if any(p.exit_code is None for p in per_pod):
+        notes.append("no exit seen for " + ", ".join(p.pod for p in per_pod if p.exit_code is None))
+    if figures.in_flight_at_term == 0:
         notes.append("no query was in flight at the SIGTERM: the drain was not exercised")
     judge = goals is not None
     g = dict(goals or {})
     criteria = [
         Criterion("fault_injected", fault.injected, "== True", fault.injected),
-        at_most("failed_in_flight", figures["failed_in_flight"], g.get("failed_in_flight", 0) if judge else None),
-        at_most("routed_after_unready", figures["routed_after_unready"],
+        at_most("failed_in_flight", figures.failed_in_flight, g.get("failed_in_flight", 0) if judge else None),
+        at_most("routed_after_unready", figures.routed_after_unready,
                 g.get("routed_after_unready", 0) if judge else None),
         equals("exit_code", worst_code, int(g.get("exit_code", 0)) if judge else None),
-        at_most("drain_s", figures["drain_s"], g.get("drain_s", grace_s) if judge else None),
+        at_most("drain_s", figures.drain_s, g.get("drain_s", grace_s) if judge else None),
     ]
     if judge and require_in_flight:
-        criteria.append(at_least("in_flight_at_term", figures["in_flight_at_term"], 1))
-    return Verdict("drain", f"step {fault.step} {fault.action} {', '.join(fault.pods)}", figures, tuple(criteria),
+        criteria.append(at_least("in_flight_at_term", figures.in_flight_at_term, 1))
+    return Verdict(f"step {fault.step} {fault.action} {', '.join(fault.pods)}", figures, tuple(criteria),
                    tuple(notes))

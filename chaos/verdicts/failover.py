@@ -14,19 +14,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from chaos.fault import Fault
-from chaos.verdicts.base import Verdict, at_most
+from chaos.verdicts.base import Criterion, Figures, Verdict, at_most
 from chaos.verdicts.queries import final_attempt_start, platform_failed
 
 DETECTION_EVENTS = frozenset({"pod_exited", "pod_unready", "pod_unhealthy"})
 #: After the fault stops acting, retries still caused by it (breaker trials, stale routes) count for
 #: this long.
 SETTLE_S = 3.0
+
+
+@dataclass(frozen=True)
+class FailoverFigures(Figures):
+    kind: ClassVar[str] = "failover"
+    step: int
+    action: str
+    fault_ts: float
+    pods: tuple[str, ...]
+    in_flight_at_fault: int
+    time_to_detect_s: float | None  # None: the platform never saw the fault
+    affected_queries: int
+    served_elsewhere: int
+    client_failures: int
+    time_to_failover_p50_s: float
+    time_to_failover_p99_s: float
+    time_to_failover_max_s: float
+    routing_converged_s: float
+    duplicate_executions: int | None  # None: no node counters to reconcile against
 
 
 def affected_queries(df: pd.DataFrame, fault: Fault, settle_s: float = SETTLE_S) -> pd.DataFrame:
@@ -54,22 +74,22 @@ def failover_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faul
     served = hit[hit["status"] == "ok"]
     failures = int(platform_failed(hit).sum())
     moved = served[~served["pod"].isin(fault.pods)]
-    figures: dict[str, Any] = {
-        "step": fault.step,
-        "action": fault.action,
-        "fault_ts": fault.ts,
-        "pods": list(fault.pods),
-        "in_flight_at_fault": int(sum(fault.in_flight.values())),
-        "time_to_detect_s": time_to_detect(events, fault),
-        "affected_queries": int(len(hit)),
-        "served_elsewhere": int(len(moved)),
-        "client_failures": failures,
-        "time_to_failover_p50_s": float(delays.quantile(0.5)) if len(delays) else 0.0,
-        "time_to_failover_p99_s": float(delays.quantile(0.99)) if len(delays) else 0.0,
-        "time_to_failover_max_s": float(delays.max()) if len(delays) else 0.0,
-        "routing_converged_s": float((final_attempt_start(hit) - fault.ts).max()) if len(hit) else 0.0,
-        "duplicate_executions": duplicates,
-    }
+    figures = FailoverFigures(
+        step=fault.step,
+        action=fault.action,
+        fault_ts=fault.ts,
+        pods=tuple(fault.pods),
+        in_flight_at_fault=int(sum(fault.in_flight.values())),
+        time_to_detect_s=time_to_detect(events, fault),
+        affected_queries=int(len(hit)),
+        served_elsewhere=int(len(moved)),
+        client_failures=failures,
+        time_to_failover_p50_s=float(delays.quantile(0.5)) if len(delays) else 0.0,
+        time_to_failover_p99_s=float(delays.quantile(0.99)) if len(delays) else 0.0,
+        time_to_failover_max_s=float(delays.max()) if len(delays) else 0.0,
+        routing_converged_s=float((final_attempt_start(hit) - fault.ts).max()) if len(hit) else 0.0,
+        duplicate_executions=duplicates,
+    )
     notes = []
     if not fault.injected:
         notes.append(f"fault not injected: {fault.error or 'no evidence'}")
@@ -80,17 +100,12 @@ def failover_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faul
         by = hit[platform_failed(hit)].groupby("error_type").size().to_dict()
         notes.append("client-visible failures by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
     criteria = (
-        _injected(fault),
-        at_most("time_to_detect_s", figures["time_to_detect_s"], goals.get("time_to_detect_s")),
-        at_most("time_to_failover_p99_s", figures["time_to_failover_p99_s"], goals.get("time_to_failover_p99_s")),
+        Criterion("fault_injected", fault.injected, "== True", fault.injected),
+        at_most("time_to_detect_s", figures.time_to_detect_s, goals.get("time_to_detect_s")),
+        at_most("time_to_failover_p99_s", figures.time_to_failover_p99_s, goals.get("time_to_failover_p99_s")),
         at_most("client_failures", failures, goals.get("client_failures")),
         at_most("duplicate_executions", duplicates, goals.get("duplicate_executions")),
     )
-    return Verdict("failover", f"step {fault.step} {fault.action} {', '.join(fault.pods) or fault.target}",
+    return Verdict(f"step {fault.step} {fault.action} {', '.join(fault.pods) or fault.target}",
                    figures, criteria, tuple(notes))
 
-
-def _injected(fault: Fault):  # noqa: ANN202 - Criterion, kept local to avoid a cycle in the public face
-    from chaos.verdicts.base import Criterion
-
-    return Criterion("fault_injected", fault.injected, "== True", fault.injected)

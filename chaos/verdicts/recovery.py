@@ -9,12 +9,22 @@ slow recovery), and also from the first fault.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from chaos.fault import Fault
-from chaos.verdicts.base import Verdict, at_most
+from chaos.verdicts.base import Figures, Verdict, at_most
 
 _DOWN = frozenset({"pod_unready", "pod_exited", "pod_unhealthy", "drain_started"})
+
+
+@dataclass(frozen=True)
+class RecoveryFigures(Figures):
+    kind: ClassVar[str] = "recovery"
+    time_to_recover_s: float | None  # from the last fault's end; None: not back by the end
+    recovered_after_first_fault_s: float | None
+    lowest_ready_nodes: dict[str, int]  # per engine
+    desired_nodes: dict[str, int]
 
 
 def capacity_timeline(events: Iterable[Mapping[str, Any]],
@@ -73,12 +83,7 @@ def recovery_verdict(events: Sequence[Mapping[str, Any]], faults: Sequence[Fault
     lowest = {engine: min([start_counts.get(engine, 0)] + [c.get(engine, 0) for ts, c in timeline if ts >= first])
               for engine in desired}
     recover_s = None if back is None else back - lifted
-    figures: dict[str, Any] = {
-        "time_to_recover_s": recover_s,
-        "recovered_after_first_fault_s": None if back is None else back - first,
-        "lowest_ready_nodes": lowest,
-        "desired_nodes": dict(desired),
-    }
+    figures = RecoveryFigures(recover_s, None if back is None else back - first, lowest, dict(desired))
     notes = [] if back is not None else ["capacity was not back by the end of the observation"]
-    return Verdict("recovery", "capacity of " + ", ".join(sorted(desired)), figures,
+    return Verdict("capacity of " + ", ".join(sorted(desired)), figures,
                    (at_most("time_to_recover_s", recover_s, within_s),), tuple(notes))

@@ -13,7 +13,7 @@ import uvicorn
 
 from engines.gateway.app import create_app
 from engines.gateway.gateway import Gateway, GatewayConfig
-from engines.process import bind_socket, write_atomic
+from foundation.process import bind_socket, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from engines.node.core import QueryCore
 from engines.node.http import build_app
 from engines.node.lifecycle import RUNNING, STOPPED, Lifecycle, begin_drain, drain
 from engines.node.service import QueryService
-from engines.process import bind_socket, write_atomic
 from engines.storage import ensure_storage
 from exporters.golden import QueryServiceMetrics
 from exporters.tracing import setup_tracing, shutdown_tracing
+from foundation.process import bind_socket, write_atomic
 
 log = logging.getLogger("engines.node")
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engines.orchestrator.errors import OperationFailed, OrchestratorError
 from engines.orchestrator.fleet import MAX_CLUSTERS, MAX_NODES_PER_CLUSTER
 from engines.orchestrator.orchestrator import SIGNALS
-from engines.process import LOOPBACK, bind_socket, wait_until
+from foundation.process import LOOPBACK, bind_socket, wait_until
 
 if TYPE_CHECKING:
     from engines.orchestrator.orchestrator import Orchestrator

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from engines.process import LOOPBACK, ManagedProcess, python_module
+from foundation.process import LOOPBACK, ManagedProcess, python_module
 
 NODE_MODULE = "engines.node"
 

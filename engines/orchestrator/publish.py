@@ -18,7 +18,7 @@ from typing import Any
 
 from engines.orchestrator.pod import PodState
 from engines.orchestrator.snapshot import EngineSnapshot, PodSnapshot
-from engines.process import LOOPBACK, write_atomic
+from foundation.process import LOOPBACK, write_atomic
 
 FILE_SD_NAME = "nodes.json"
 TOPOLOGY_NAME = "topology.json"

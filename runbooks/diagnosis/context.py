@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.promql import sel
-from enginewatch.promapi import Alert, PrometheusClient, PrometheusUnavailable, Sample
 from exporters import contract as c
+from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
+from foundation.prometheus import Alert, PrometheusClient, PrometheusUnavailable, Sample
 from runbooks.diagnosis.model import CheckRun, Finding, Scope, Source
-from runbooks.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 
 SCOPE_LABELS: tuple[str, ...] = ("engine", "cluster")
 

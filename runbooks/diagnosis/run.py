@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from enginewatch.promapi import PrometheusClient
+from foundation.orchestrator import OrchestratorClient
+from foundation.prometheus import PrometheusClient
 from runbooks.diagnosis.context import CheckError, Context, DryContext, SourceDown
 from runbooks.diagnosis.model import SOURCES, CheckRun, Diagnosis, MitigationCommand, Scope, Unavailable
-from runbooks.orchestrator import OrchestratorClient
 from runbooks.playbooks.model import Playbook
 
 

@@ -10,8 +10,8 @@ import math
 
 from alerts.profiles import PROFILES
 from alerts.promql import by
-from enginewatch.promapi import Sample
 from exporters import contract as c
+from foundation.prometheus import Sample
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
 from runbooks.diagnosis.words import count, pct

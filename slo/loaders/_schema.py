@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from slo.durations import parse_duration
+from foundation.durations import parse_seconds
 from slo.errors import SpecError
 from slo.promql import Query, SelectorQuery, parse_selector, parse_window_template
 
@@ -62,7 +62,7 @@ def validate(model: type[M], data: Any, *, file: str, prefix: str = "", slo: str
 
 def duration(value: str | int, *, file: str, slo: str | None, field: str) -> int:
     try:
-        return parse_duration(value)
+        return parse_seconds(value)
     except ValueError as exc:
         raise SpecError(str(exc), file=file, slo=slo, field=field) from None
 

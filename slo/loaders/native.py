@@ -183,7 +183,7 @@ def _pct(value: Fraction) -> float | int:
 
 def render(slos: list[SLO]) -> list[dict[str, Any]]:
     """Documents of the native format for the SLOs, one per service (the inverse of ``load``)."""
-    from slo.durations import format_duration
+    from foundation.durations import format_duration
 
     docs: dict[str, dict[str, Any]] = {}
     for slo in slos:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from slo.durations import parse_duration
+from foundation.durations import parse_seconds
 from slo.errors import NotSupportedError, SpecError
 from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy, Severity, Tier, ratio_to_objective
 from slo.promql import Query, parse_counter_expression, parse_window_template
@@ -178,7 +178,7 @@ def _v1(obj: dict[str, Any], file: str, objects: Objects) -> list[SLO]:
     if problems:
         raise NotSupportedError("not supported: " + "; ".join(dict.fromkeys(problems)), file=file, slo=name)
     try:
-        period = parse_duration(windows[0].get("duration", ""))
+        period = parse_seconds(windows[0].get("duration", ""))
     except ValueError as exc:
         raise SpecError(str(exc), file=file, slo=name, field="spec.timeWindow[0].duration") from None
     counter = ratio.get("counter", True)
@@ -253,7 +253,7 @@ def _alerting(spec: dict[str, Any], file: str, slo: str, objects: Objects) -> Al
 
 
 def _period_of(spec: dict[str, Any]) -> int:
-    return parse_duration(spec["timeWindow"][0]["duration"])
+    return parse_seconds(spec["timeWindow"][0]["duration"])
 
 
 def _tier(cond: dict[str, Any], file: str, slo: str, path: str, period: int) -> Tier:
@@ -268,8 +268,8 @@ def _tier(cond: dict[str, Any], file: str, slo: str, path: str, period: int) -> 
                                 "an alert fires when the burn rate is above the threshold)", file=file,
                                 slo=slo, field=f"{path}.spec.condition.op")
     try:
-        long_w = parse_duration(c["lookbackWindow"])
-        for_ = parse_duration(c["alertAfter"]) if c.get("alertAfter") else 0
+        long_w = parse_seconds(c["lookbackWindow"])
+        for_ = parse_seconds(c["alertAfter"]) if c.get("alertAfter") else 0
         burn = Fraction(str(c["threshold"]))
     except (KeyError, ValueError) as exc:
         raise SpecError(f"AlertCondition {name!r}: {exc}", file=file, slo=slo,

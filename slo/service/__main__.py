@@ -14,7 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
-from engines.process import bind_socket, write_atomic
+from foundation.process import bind_socket, write_atomic
 from slo.errors import SpecError
 from slo.service.app import ServiceConfig, create_app, load_slos
 from slo.windows import PROFILES

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from enginewatch.promapi import MAX_POINTS, PrometheusClient, PrometheusUnavailable, finite
+from foundation.durations import format_duration
+from foundation.prometheus import MAX_POINTS, PrometheusClient, PrometheusUnavailable, finite
 from slo import evaluate, series
-from slo.durations import format_duration
 from slo.model import SLO, Tier
 from slo.service.source import (
     BadRequest,

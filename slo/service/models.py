@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slo.durations import format_duration
+from foundation.durations import format_duration
 from slo.service.source import GroupState, SLOState, TierState, WindowState
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from enginewatch.promapi import MAX_POINTS
+from foundation.prometheus import MAX_POINTS
 from slo.errors import SpecError
 from slo.loaders import load_paths
 from slo.model import SLO

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from enginewatch.promapi import PrometheusClient, PrometheusUnavailable
-from slo.durations import parse_duration
+from foundation.durations import parse_seconds
+from foundation.prometheus import PrometheusClient, PrometheusUnavailable
 from slo.errors import DataSourceError
 from slo.model import SLO, Tier
 from slo.windows import WindowProfile
@@ -34,7 +34,7 @@ class BadRequest(ValueError):
 def duration_arg(text: str, what: str) -> int:
     """A duration given by the client ("6h"), or BadRequest naming the argument."""
     try:
-        return parse_duration(text)
+        return parse_seconds(text)
     except ValueError as exc:
         raise BadRequest(f"{what}: {exc}") from None
 

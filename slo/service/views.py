@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from slo.durations import format_duration
+from foundation.durations import format_duration
 from slo.model import SLO
 from slo.service import fmt, svg
 from slo.service.html import budget_bar, budget_class, data_source_banner, esc, labels, pill, value

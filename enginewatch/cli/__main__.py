@@ -1,0 +1,5 @@
+"""``python -m enginewatch.cli``: the same as the ``enginewatch`` command."""
+
+from enginewatch.cli.main import main
+
+main()

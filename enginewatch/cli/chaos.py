@@ -1,0 +1,153 @@
+"""`enginewatch chaos ...`: run one experiment against a running stack, or a stack it boots."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.text import Text
+
+from enginewatch.cli.console import console, err_console, fail
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Chaos experiments: faults under load, verdicts from the per-query ledger.")
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def usage_error(title: str, problems: list[str], source: str) -> NoReturn:
+    """Exit 2 with one unwrapped line per problem: field paths must survive narrow terminals and grep."""
+    err_console.print(f"[bold red]error:[/] {title}: {source}")
+    for problem in problems:
+        err_console.print(f"{source}: {problem}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def fleet_state(fleet_path: Path | None):  # noqa: ANN201 - (engines, pods) as the fleet would start them
+    """Engines and pods as a fleet file would start them: what a dry run resolves targets against."""
+    from chaos.backend import EngineInfo, PodInfo
+    from engines.orchestrator import load_fleet
+    from enginewatch.stack import DEFAULT_FLEET
+
+    fleet = load_fleet(fleet_path or DEFAULT_FLEET)
+    engines, pods = [], []
+    for spec in fleet.engines:
+        clusters = tuple(f"c{i}" for i in range(1, spec.clusters + 1))
+        engines.append(EngineInfo(spec.name, "RUNNING", spec.version, clusters, clusters,
+                                  spec.clusters * spec.nodes_per_cluster, spec.clusters * spec.nodes_per_cluster))
+        pods += [PodInfo(f"{spec.name}-{c}-n{n}", spec.name, c, f"n{n}", spec.version, "READY", True, 0, None)
+                 for c in clusters for n in range(1, spec.nodes_per_cluster + 1)]
+    return engines, pods
+
+
+@app.command("run")
+def run(experiment: Annotated[Path, typer.Argument(help="Experiment YAML (see docs/chaos.md)")],
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; do nothing")] = False,
+        out: Annotated[Path | None, typer.Option(help="Report directory (default: chaos-runs/NAME-TIME)")] = None,
+        boot: Annotated[bool, typer.Option("--boot", help="Start a local stack for this run, stop it after")] = False,
+        fleet: Annotated[Path | None, typer.Option(help="Fleet YAML for --boot and dry runs")] = None) -> None:
+    """Run EXPERIMENT against the running stack (run.json), or one it boots with --boot."""
+    from chaos.experiment import ExperimentError, load_experiment
+
+    try:
+        exp = load_experiment(experiment)
+    except ExperimentError as e:
+        usage_error("invalid experiment", e.problems, e.source)
+    if dry_run:
+        _dry_run(exp, boot, fleet)
+        return
+    out_dir = out or Path("chaos-runs") / f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if boot:
+        from enginewatch.stack import Stack, StackOptions
+
+        options = StackOptions(fleet=fleet) if fleet else StackOptions()
+        try:
+            with Stack(options, on_step=lambda s: console.print(f"[dim]starting {s}[/]")) as stack:
+                from chaos.backends import LocalBackend
+                from chaos.run import Platform
+
+                platform = Platform(LocalBackend.from_stack(stack), stack.gateway_url, stack.prometheus_url,
+                                    stack.alertmanager.url if stack.alertmanager else None, stack.fleet.grace_period_s)
+                code = _run(exp, platform, out_dir)
+        except KeyboardInterrupt:
+            err_console.print("interrupted: rollbacks ran, the stack is stopped")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(code)
+    platform = _running_platform()
+    try:
+        code = _run(exp, platform, out_dir)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: rollbacks ran")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    raise typer.Exit(code)
+
+
+def _running_platform(quiet: bool = False):  # noqa: ANN202 - Platform, or None when quiet and none runs
+    from chaos.backend import BackendError
+    from chaos.backends import HttpBackend
+    from chaos.backends._os import node_status
+    from chaos.run import Platform
+    from foundation import runstate
+
+    try:
+        state = runstate.load()
+    except runstate.NotRunning as e:
+        if quiet:
+            return None
+        fail(f"{e}; or use --boot to start a stack for this run")
+    backend = HttpBackend(state.orchestrator, state.admin_token)
+    try:
+        pods = backend.pods()
+    except BackendError as e:
+        fail(str(e), code=EXIT_FAILED)
+    grace = next((float(s["grace_s"]) for p in pods if (s := node_status(p.url)) and "grace_s" in s), 10.0)
+    return Platform(backend, state.gateway, state.prometheus or None, state.alertmanager or None, grace)
+
+
+def _dry_run(exp, boot: bool, fleet: Path | None) -> None:  # noqa: ANN001
+    from chaos.run import plan, plan_against
+
+    source = "the running stack"
+    if boot:
+        the_plan = plan_against(exp, *fleet_state(fleet))
+        source = f"a stack booted from {fleet or 'engines/fleet.yaml'} (not started: dry run)"
+    else:
+        running = _running_platform(quiet=True)
+        if running is not None:
+            the_plan = plan(exp, running.backend)
+        else:
+            the_plan = plan_against(exp, *fleet_state(fleet))
+            source = "the default fleet (no stack is running; targets resolve again at run time)"
+    console.print(f"[bold]dry run[/] against {source}: nothing will be done")
+    for line in the_plan.describe():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if the_plan.problems:
+        usage_error("the experiment does not fit the platform", the_plan.problems, exp.source)
+
+
+def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
+    from chaos.report import write_experiment_report
+    from chaos.run import PlanError, run_experiment
+    from loadgen.ledger import read_ledger
+
+    t0 = time.monotonic()
+
+    def progress(message: str) -> None:
+        console.print(Text(f"{time.monotonic() - t0:6.1f}s ", style="dim") + Text(message), highlight=False)
+
+    try:
+        journal = run_experiment(exp, platform, out_dir, on_progress=progress)
+    except PlanError as e:
+        usage_error("the experiment does not fit the platform", e.problems, e.source)
+    df = read_ledger(Path(journal.artifacts["ledger"])) if "ledger" in journal.artifacts else None
+    if df is not None:
+        paths = write_experiment_report(journal, df, out_dir)
+        console.print(f"report: {paths['markdown']} (json {paths['json'].name}, chart {paths['chart'].name})")
+    style = "green" if journal.passed else "red"
+    console.print(f"[bold {style}]{exp.name}: {journal.status.upper()}[/]")
+    for reason in journal.reasons():
+        console.print(f"  - {reason}", markup=False)
+    return 0 if journal.passed else EXIT_FAILED

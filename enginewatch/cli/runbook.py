@@ -1,0 +1,81 @@
+"""`enginewatch runbook ALERTNAME`: the alert's diagnosis against the live platform, then what to run.
+
+Exit codes: 0 the diagnosis ran in full, 1 a source (Prometheus, orchestrator) could not be reached and
+some steps were not checked (they are listed), 2 unknown alert or bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from enginewatch.cli.console import console, fail
+from foundation import runstate
+
+AlertArg = Annotated[str, typer.Argument(help="Alert name, e.g. EngineNodeDown", show_default=False)]
+
+
+def _parse_window(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    except (ValueError, IndexError):
+        fail(f"invalid --window {text!r}: use e.g. 10m, 90s, 1h")
+    if seconds <= 0:
+        fail(f"invalid --window {text!r}: must be positive")
+    return seconds
+
+
+def _urls(prometheus: str | None, orchestrator: str | None) -> tuple[str | None, str | None]:
+    if prometheus and orchestrator:
+        return prometheus, orchestrator
+    try:
+        state = runstate.load()
+    except runstate.NotRunning:
+        return prometheus, orchestrator  # the diagnosis then says which source it could not reach
+    return prometheus or state.prometheus or None, orchestrator or state.orchestrator or None
+
+
+def runbook(
+    alert: AlertArg,
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="Engine the alert is about")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Narrow to one cluster")] = None,
+    prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (default: the running stack's)")] = None,
+    orchestrator: Annotated[str | None, typer.Option(help="Orchestrator URL (default: the running stack's)")] = None,
+    window: Annotated[str, typer.Option(help="How far back to look, e.g. 10m")] = "10m",
+    step: Annotated[list[int] | None, typer.Option("--step", help="Run only this step (repeatable)")] = None,
+    show_queries: Annotated[bool, typer.Option("--show-queries", help="Print each step's PromQL")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable diagnosis")] = False,
+) -> None:
+    """Diagnose ALERTNAME against the live Prometheus and orchestrator; print findings and mitigations."""
+    from foundation.orchestrator import OrchestratorClient
+    from foundation.prometheus import PrometheusClient
+    from runbooks.diagnosis import Scope, diagnose
+    from runbooks.playbooks import get, known_alerts
+
+    book = get(alert)
+    if book is None:
+        fail(f"unknown alert {alert!r}; known alerts: {', '.join(known_alerts())}")
+    if step and not set(step) <= set(range(1, len(book.checks) + 1)):
+        fail(f"{alert} has steps 1 to {len(book.checks)}")
+    prom_url, orch_url = _urls(prometheus, orchestrator)
+    scope = Scope(engine=engine, cluster=cluster, window_s=_parse_window(window))
+    prom = PrometheusClient(prom_url, timeout=10.0) if prom_url else None
+    orch = OrchestratorClient(orch_url) if orch_url else None
+    try:
+        result = diagnose(book, scope, prom, orch, steps=step or ())
+    finally:
+        for client in (prom, orch):
+            if client is not None:
+                client.close()
+    if as_json:
+        # Plain print: machines read this, and a console may wrap or colour what it prints.
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from runbooks.report import text
+
+        console.print(text(result, show_queries), markup=False, highlight=False, end="", soft_wrap=True)
+    if not result.complete:
+        raise typer.Exit(1)
