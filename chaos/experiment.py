@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from foundation.durations import parse_duration
+from foundation.durations import EXAMPLES, PATTERN, parse_duration
 
 SCHEMA_PATH = Path(__file__).with_name("experiment.schema.json")
 
@@ -189,7 +189,9 @@ def field_path(parts: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
-def _schema_problems(data: Any) -> list[str]:
+def _schema_problems(data: Any, written: Mapping[str, str] | None = None) -> list[str]:
+    """One ``path: reason`` per schema violation; ``written`` maps paths of converted durations to
+    what the author wrote, so that a bound names ``'1h30m'`` and not only its seconds."""
     validator = jsonschema.Draft202012Validator(schema())
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
@@ -197,12 +199,62 @@ def _schema_problems(data: Any) -> list[str]:
         # into the document is the one the author meant, and its error says why.
         while error.context:
             error = max(error.context, key=lambda e: len(e.absolute_path))
-        problems.append(f"{field_path(error.absolute_path)}: {error.message}")
+        path = field_path(error.absolute_path)
+        message = error.message
+        if error.validator == "pattern" and error.validator_value == PATTERN:
+            # The regular expression itself helps nobody: say what a duration looks like.
+            message = f"{error.instance!r} does not match the duration grammar: use e.g. {EXAMPLES}"
+        elif written and path in written:
+            message = f"{written[path]!r} = {message}"
+        problems.append(f"{path}: {message}")
     return list(dict.fromkeys(problems))
 
 
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = node.get("$ref", "")
+    return schema()["$defs"][ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else node
 
-def _build(data: Mapping[str, Any], source: str) -> Experiment:
+
+def _properties(node: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties a value of ``node`` may have, its oneOf/anyOf/allOf branches' included."""
+    props: dict[str, Any] = {}
+    for branch in [node, *(b for key in ("oneOf", "anyOf", "allOf") for b in node.get(key, []))]:
+        for name, sub in _resolve(branch).get("properties", {}).items():
+            props.setdefault(name, sub)
+    return props
+
+
+def _seconds(data: Any, node: Mapping[str, Any], path: list[Any], problems: list[str],
+             written: dict[str, str]) -> Any:
+    """``data`` with every duration string the schema allows turned into seconds.
+
+    Duration fields (``pattern`` is the one grammar's) take a number of seconds or a string such as
+    ``1m30s``; once converted, the schema's bounds apply to both spellings alike. Fields that only
+    take a string (``window``, ``period``) stay strings but must parse.
+    """
+    node = _resolve(node)
+    if isinstance(data, str) and node.get("pattern") == PATTERN:
+        takes_number = "number" in node.get("type", [])
+        try:
+            seconds = parse_duration(data, allow_zero=takes_number)
+        except ValueError as e:
+            problems.append(f"{field_path(path)}: {e}")
+            return data
+        if not takes_number:
+            return data
+        written[field_path(path)] = data
+        return seconds
+    if isinstance(data, dict):
+        props = _properties(node)
+        return {k: _seconds(v, props[k], [*path, k], problems, written) if k in props else v
+                for k, v in data.items()}
+    if isinstance(data, list) and isinstance(node.get("items"), dict):
+        return [_seconds(v, node["items"], [*path, i], problems, written) for i, v in enumerate(data)]
+    return data
+
+
+def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Experiment:
+    """The experiment from validated data (durations in seconds); ``raw`` is what was written, for the journal."""
     load = data["load"]
     method = []
     for i, s in enumerate(data["method"]):
@@ -255,7 +307,7 @@ def _build(data: Mapping[str, Any], source: str) -> Experiment:
         slo=SloConfig(float(slo.get("objective", 0.999)), parse_duration(slo.get("period", "12h")),
                       slo.get("profile", "local")),
         recovery_timeout_s=float(data.get("recovery_timeout_s", 60.0)),
-        source=source, raw=dict(data),
+        source=source, raw=dict(raw),
     )
 
 
@@ -291,7 +343,14 @@ def parse_experiment(data: Any, source: str = "<experiment>") -> Experiment:
     problems = _schema_problems(data)
     if problems:
         raise ExperimentError(source, problems)
-    exp = _build(data, source)
+    # Durations written as strings become seconds, and the schema's bounds are checked on them.
+    parse_problems: list[str] = []
+    written: dict[str, str] = {}
+    seconds = _seconds(data, schema(), [], parse_problems, written)
+    problems = parse_problems or _schema_problems(seconds, written)
+    if problems:
+        raise ExperimentError(source, problems)
+    exp = _build(seconds, source, raw=data)
     problems = _semantic_problems(exp)
     if problems:
         raise ExperimentError(source, problems)

@@ -6,7 +6,7 @@ decides which criteria are judged. Each fault's injection is always judged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -16,15 +16,16 @@ from chaos.fault import Fault
 from chaos.verdicts import (
     AlertObservation,
     DetectionBudget,
+    PrometheusBudget,
     Verdict,
     alerts_verdict,
     budget_verdict,
     drain_verdict,
     failover_verdict,
+    faults_verdict,
     queries_verdict,
     recovery_verdict,
 )
-from chaos.verdicts.base import Criterion
 from chaos.verdicts.reconcile import duplicates
 
 
@@ -42,17 +43,14 @@ class Observation:
     alerts: list[AlertObservation] = field(default_factory=list)
     alerts_watched: bool = False
     reconciliation: dict[str, Any] = field(default_factory=dict)
-    prometheus_budget: dict[str, float] | None = None
+    prometheus_budget: PrometheusBudget | None = None
     detection: DetectionBudget | None = None
 
 
 def evaluate(exp: Experiment, obs: Observation) -> list[Verdict]:
     h = exp.hypothesis
     verdicts = [
-        Verdict("faults", "every fault injected and verified",
-                {"faults": len(obs.faults), "injected": sum(f.injected for f in obs.faults)},
-                tuple(Criterion(f"step {f.step} {f.action} injected", f.injected, "== True", f.injected)
-                      for f in obs.faults) or (Criterion("faults", 0, ">= 1", False),)),
+        faults_verdict(obs.faults),
         queries_verdict(obs.ledger, sent=obs.sent, lost_max=h.lost_queries, failed_max=h.failed_queries,
                         failed_read_max=h.failed_read_queries, p99_max_s=h.p99_latency_s),
     ]
@@ -71,7 +69,6 @@ def evaluate(exp: Experiment, obs: Observation) -> list[Verdict]:
         fault_ts = min((f.ts for f in obs.faults if f.injected), default=obs.t0)
         v = alerts_verdict(obs.alerts, h.expect_alerts, h.forbid_alerts, fault_ts, detection=obs.detection)
         if not obs.alerts_watched and (h.expect_alerts or h.forbid_alerts):
-            v = Verdict(v.kind, v.subject, v.figures, v.criteria,
-                        v.notes + ("no Prometheus/Alertmanager to watch: alerts could not be observed",))
+            v = replace(v, notes=v.notes + ("no Prometheus/Alertmanager to watch: alerts could not be observed",))
         verdicts.append(v)
     return verdicts

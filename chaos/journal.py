@@ -7,14 +7,18 @@ compared with another, without the platform.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chaos.fault import Fault
 from chaos.rollback import RollbackResult
 from chaos.verdicts.alerts import AlertObservation
-from chaos.verdicts.base import Verdict
+from chaos.verdicts.base import Figures, Verdict
+from chaos.verdicts.kinds import verdict_from_dict
+
+F = TypeVar("F", bound=Figures)
 
 #: Outcomes of a run. "aborted": a stop condition tripped; "interrupted": Ctrl-C; "error": the run
 #: itself broke (not the platform's verdict).
@@ -49,6 +53,10 @@ class Journal:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    def verdict_figures(self, kind: type[F]) -> list[F]:
+        """The figures of this run's verdicts of one kind (``QueryFigures``, ``FailoverFigures``...), typed."""
+        return [v.figures for v in self.verdicts if isinstance(v.figures, kind)]
+
     def reasons(self) -> list[str]:
         """Why the run did not pass, one line each."""
         out = [f"aborted: {a}" for a in self.aborts]
@@ -71,10 +79,32 @@ class Journal:
             "reasons": self.reasons(), "experiment_spec": self.experiment_raw, "artifacts": self.artifacts,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Journal:
+        """A journal from its JSON form (``to_dict``); ``reasons`` is recomputed, not read."""
+        return cls(
+            experiment=data["experiment"], source=data["source"], description=data.get("description", ""),
+            status=data.get("status", "error"), started=data.get("started", 0.0), ended=data.get("ended", 0.0),
+            load_t0=data.get("load_t0", 0.0), load_t1=data.get("load_t1", 0.0), sent=data.get("sent", 0),
+            plan=list(data.get("plan", [])),
+            faults=[Fault.from_dict(f) for f in data.get("faults", [])],
+            aborts=list(data.get("aborts", [])),
+            rollbacks=[RollbackResult.from_dict(r) for r in data.get("rollbacks", [])],
+            verdicts=[verdict_from_dict(v) for v in data.get("verdicts", [])],
+            alerts=[AlertObservation.from_dict(a) for a in data.get("alerts", [])],
+            events=list(data.get("events", [])), reconciliation=dict(data.get("reconciliation", {})),
+            figures=dict(data.get("figures", {})), notes=list(data.get("notes", [])),
+            experiment_raw=dict(data.get("experiment_spec", {})), artifacts=dict(data.get("artifacts", {})),
+        )
+
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, default=_default))
         return path
+
+    @classmethod
+    def read(cls, path: Path) -> Journal:
+        return cls.from_dict(json.loads(path.read_text()))
 
 
 def _default(o: Any) -> Any:

@@ -27,6 +27,10 @@ class RollbackResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RollbackResult:
+        return cls(**data)
+
 
 def run_rollbacks(ctx: Context, rollbacks: tuple[Rollback, ...], before: Mapping[str, EngineInfo],
                   engines: tuple[str, ...]) -> list[RollbackResult]:

@@ -27,7 +27,7 @@ from chaos.experiment import Experiment, ExperimentError
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
 from chaos.rollback import run_rollbacks
-from chaos.verdicts import local_page_detection, reconcile
+from chaos.verdicts import PrometheusBudget, local_page_detection, reconcile
 from chaos.verdicts.alerts import DetectionBudget
 from exporters import contract as c
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
@@ -304,7 +304,7 @@ def _detection(exp: Experiment) -> DetectionBudget | None:
 
 
 def _prometheus_budget(url: str | None, engines: tuple[str, ...], objective: float, period_s: float,
-                       t0: float, t1: float) -> dict[str, float] | None:
+                       t0: float, t1: float) -> PrometheusBudget | None:
     if not url:
         return None
     window = f"{max(1, round(t1 - t0))}s"
@@ -320,8 +320,7 @@ def _prometheus_budget(url: str | None, engines: tuple[str, ...], objective: flo
     if not n_total:
         return None
     ratio = n_bad / n_total
-    return {"events": n_total, "bad_events": n_bad, "error_ratio": ratio,
-            "budget_consumed": ratio / (1 - objective) * (t1 - t0) / period_s}
+    return PrometheusBudget(n_total, n_bad, ratio, ratio / (1 - objective) * (t1 - t0) / period_s)
 
 
 def _at(prom: PrometheusClient, expr: str, t: float) -> float:

@@ -1,4 +1,5 @@
-"""PromQL for the dashboards, built from the metric contract and checked against it.
+"""PromQL for the dashboards: Grafana's scoping and the rate/quantile shapes of the panels, around
+selectors built by the contract-checked builder (foundation.promql).
 
 Every selector names a contract ``Metric`` and is scoped to its scrape job, and every label a panel
 filters or groups on is checked against the labels that metric really carries. A panel that filters
@@ -9,20 +10,19 @@ and nothing anywhere else; here it fails when the dashboards are generated.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 from exporters import contract as c
 from exporters.contract import Metric
+from foundation import promql as fq
+from foundation.promql import LE, Matcher, Part, labels_of
 
-Part = Literal["", "bucket", "count", "sum"]
 Match = Mapping[str, str]  # label -> value; a Re value matches as a regex
 
 RATE_INTERVAL = "$__rate_interval"
 #: Grafana's "All" for our multi-value variables: also matches series that lack the label.
 ALL = ".*"
-
-_JOBS: dict[str, str] = {"node": c.JOB_NODE, "gateway": c.JOB_GATEWAY, "control_plane": c.JOB_ORCHESTRATOR}
-_SCRAPE_LABELS = frozenset({"job", "instance"})
+# Grafana shows queries as written; a space after each comma keeps long selectors readable there.
+_SEPARATOR = ", "
 
 
 def _declared(name: str) -> str:
@@ -44,7 +44,6 @@ STATE = _declared("state")
 OPERATION = _declared("operation")
 OUTCOME = _declared("outcome")
 REASON = _declared("reason")
-LE = "le"  # Prometheus' own histogram label, not the contract's
 
 #: The dashboard variables that scope selectors, each named after its label: label -> reference.
 SCOPE: dict[str, str] = {label: f"${label}" for label in (ENGINE, CLUSTER)}
@@ -54,42 +53,16 @@ class Re(str):
     """A matcher value to use with ``=~`` rather than ``=``."""
 
 
-def labels_of(metric: Metric, part: Part = "") -> frozenset[str]:
-    """The labels a series of ``metric`` carries in Prometheus."""
-    labels = set(metric.labels) | _SCRAPE_LABELS
-    if metric.component == "node":
-        # Node targets come from service discovery, which attaches the topology labels.
-        labels |= set(c.TOPOLOGY_LABELS)
-    if part == "bucket":
-        labels.add(LE)
-    return frozenset(labels)
-
-
-def _check_labels(metric: Metric, labels: Sequence[str], part: Part = "") -> None:
-    missing = [label for label in labels if label not in labels_of(metric, part)]
-    if missing:
-        raise ValueError(f"{metric.name} has no label {', '.join(missing)}; "
-                         f"it has {', '.join(sorted(labels_of(metric, part)))}")
-
-
-def series(metric: Metric, part: Part = "") -> str:
-    """The series name: the metric, or one of a histogram's ``_bucket``/``_count``/``_sum``."""
-    return getattr(metric, part) if part else metric.name
-
-
 def sel(metric: Metric, part: Part = "", *, match: Match | None = None, scoped: bool = True) -> str:
     """A selector such as ``engine_queued_queries{job="engine-node", engine=~"$engine", ...}``.
 
     ``scoped`` adds the engine and cluster variables for the labels the metric carries.
     """
-    matchers = match or {}
-    _check_labels(metric, list(matchers), part)
-    parts = [f'job="{_JOBS[metric.component]}"']
+    matchers = [Matcher(fq.JOB, "=", fq.JOBS[metric.component])]
     if scoped:
-        parts += [f'{label}=~"{var}"' for label, var in SCOPE.items() if label in labels_of(metric)]
-    for label, value in matchers.items():
-        parts.append(f'{label}{"=~" if isinstance(value, Re) else "="}"{value}"')
-    return f"{series(metric, part)}{{{', '.join(parts)}}}"
+        matchers += [Matcher(label, "=~", var) for label, var in SCOPE.items() if label in labels_of(metric)]
+    matchers += [Matcher(label, "=~" if isinstance(value, Re) else "=", value) for label, value in (match or {}).items()]
+    return fq.selector(metric, part, *matchers).promql(_SEPARATOR)
 
 
 def sum_by(by: Sequence[str], expr: str, op: str = "sum") -> str:
@@ -99,7 +72,7 @@ def sum_by(by: Sequence[str], expr: str, op: str = "sum") -> str:
 def rate(metric: Metric, by: Sequence[str] = (), part: Part = "", *, match: Match | None = None,
          fn: str = "rate") -> str:
     """``sum by (by) (rate(selector[$__rate_interval]))`` — the only way the dashboards read counters."""
-    _check_labels(metric, by, part)
+    fq.check_labels(metric, by, part)
     if metric.kind == "gauge":
         raise ValueError(f"{metric.name} is a gauge: rate() of it means nothing")
     if metric.kind == "histogram" and not part:
@@ -118,7 +91,7 @@ def gauge(metric: Metric, by: Sequence[str] | None = None, op: str = "sum", *, m
         raise ValueError(f"{metric.name} is a {metric.kind}: aggregate it with rate()")
     if by is None:
         return sel(metric, match=match)
-    _check_labels(metric, by)
+    fq.check_labels(metric, by)
     return sum_by(by, sel(metric, match=match), op)
 
 
@@ -144,6 +117,6 @@ def state_index(metric: Metric, states: Sequence[str], by: Sequence[str]) -> str
     The contract's state gauges are 1 for the current state and 0 for the others, one series per
     state; a state timeline wants one series per thing whose value says which state it is in.
     """
-    _check_labels(metric, (STATE, *by))
+    fq.check_labels(metric, (STATE, *by))
     terms = [f"{i} * ({sel(metric, match={STATE: s})} == 1)" for i, s in enumerate(states)]
     return sum_by(by, " or ".join(terms), "max")

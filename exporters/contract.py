@@ -16,8 +16,12 @@ Component = Literal["node", "gateway", "control_plane", "slo_service"]
 
 # --- bounded label values -------------------------------------------------------------------------
 
-#: Errors caused by the client's statement. They never count against availability SLOs.
-USER_ERROR_TYPES: tuple[str, ...] = ("invalid_sql", "too_large")
+#: Errors caused by the client's request. They never count against availability SLOs.
+USER_ERROR_TYPES: tuple[str, ...] = (
+    "invalid_sql",  # a statement the query core refuses, or a malformed request
+    "too_large",  # a statement or result over the size limits
+    "unknown_engine",  # the gateway knows no engine of the name sent (404)
+)
 #: Errors caused by the platform. Availability SLOs count these only.
 PLATFORM_ERROR_TYPES: tuple[str, ...] = (
     "timeout",  # per-query timeout or gateway deadline exceeded
@@ -33,6 +37,9 @@ ERROR_TYPES: tuple[str, ...] = USER_ERROR_TYPES + PLATFORM_ERROR_TYPES
 ADMISSION_ERROR_TYPES: tuple[str, ...] = ("unavailable", "overloaded")
 #: Platform errors of queries the query core admitted and then failed.
 EXECUTION_ERROR_TYPES: tuple[str, ...] = tuple(t for t in PLATFORM_ERROR_TYPES if t not in ADMISSION_ERROR_TYPES)
+#: Errors only the gateway answers: a node is never asked, so its error counter has no series for them.
+GATEWAY_ONLY_ERROR_TYPES: tuple[str, ...] = ("unknown_engine",)
+QUERY_CORE_ERROR_TYPES: tuple[str, ...] = tuple(t for t in ERROR_TYPES if t not in GATEWAY_ONLY_ERROR_TYPES)
 
 #: The ``engine`` label value of gateway requests that named no known engine (bounded: never the name sent).
 UNKNOWN_ENGINE = "unknown"
@@ -138,7 +145,7 @@ SCANNED_ROWS = Metric(
 QUERY_ERRORS = Metric(
     "engine_query_errors_total", "counter", "queries",
     "Queries that ended in an error, by error type (user errors apart from platform errors).",
-    "errors", "node", ("error_type",), _values(error_type=ERROR_TYPES),
+    "errors", "node", ("error_type",), _values(error_type=QUERY_CORE_ERROR_TYPES),
 )
 RUNNING_QUERIES = Metric(
     "engine_running_queries", "gauge", "queries", "Queries executing in a query slot now.",

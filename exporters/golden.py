@@ -25,11 +25,11 @@ from prometheus_client.exposition import choose_encoder
 
 from exporters.contract import (
     CPU_UTILIZATION,
-    ERROR_TYPES,
     MEMORY_LIMIT,
     MEMORY_USED,
     NODE_STATE,
     NODE_STATES,
+    QUERY_CORE_ERROR_TYPES,
     QUERY_DURATION,
     QUERY_ERRORS,
     QUERY_KINDS,
@@ -49,7 +49,7 @@ OTHER_KIND = "other"
 INTERNAL_ERROR = "internal"
 
 _KINDS = frozenset(QUERY_KINDS)
-_ERROR_TYPES = frozenset(ERROR_TYPES)
+_ERROR_TYPES = frozenset(QUERY_CORE_ERROR_TYPES)
 
 
 def bounded_kind(kind: str | None) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 _EXPORTS = {
     "Diagnosis": "runbooks.diagnosis", "Finding": "runbooks.diagnosis", "Scope": "runbooks.diagnosis",
-    "diagnose": "runbooks.diagnosis", "Playbook": "runbooks.playbooks", "get": "runbooks.playbooks",
-    "known_alerts": "runbooks.playbooks", "OrchestratorClient": "foundation.orchestrator",
+    "diagnose": "runbooks.diagnosis", "diagnose_live": "runbooks.diagnosis", "Playbook": "runbooks.playbooks",
+    "get": "runbooks.playbooks", "known_alerts": "runbooks.playbooks", "OrchestratorClient": "foundation.orchestrator",
     "OrchestratorRefused": "foundation.orchestrator", "OrchestratorUnavailable": "foundation.orchestrator",
 }
 __all__ = sorted(_EXPORTS)

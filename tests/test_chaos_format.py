@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ import yaml
 
 from chaos.backend import EngineInfo, PodInfo
 from chaos.blast import PlannedFault, live_problems, plan_problems
-from chaos.experiment import BlastRadius, ExperimentError, Target, load_experiment, parse_experiment
+from chaos.experiment import BlastRadius, ExperimentError, Target, load_experiment, parse_experiment, schema
 from chaos.run import plan_against
 from chaos.selector import NoTarget, count, select_clusters, select_pods
+from foundation.durations import PATTERN as DURATION_PATTERN
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 
@@ -102,6 +104,65 @@ def test_errors_name_their_field(changes: dict, expected: str) -> None:
 def test_every_problem_is_reported_at_once() -> None:
     data = with_(method__0__target__mode="some", load__qps=-1)
     assert len(problems_of(data)) == 2
+
+
+# --- durations: the one grammar of foundation/durations.py --------------------------------------------
+
+def _schema_nodes(node: Any, key: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield key, node
+        for k, v in node.items():
+            # Items of a list are named after the list (load.engines' items are engine names).
+            yield from _schema_nodes(v, key if k in ("items", "properties", "$defs", "oneOf", "allOf") else k)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _schema_nodes(v, key)
+
+
+def test_the_schema_spells_durations_with_the_one_grammar() -> None:
+    nodes = list(_schema_nodes(schema()))
+    patterns = {(key, n["pattern"]) for key, n in nodes if "pattern" in n}
+    durations = {key for key, p in patterns if p == DURATION_PATTERN}
+    assert {"duration", "seconds", "positive", "duration_s", "deadline_s", "wait_s", "within_s",
+            "check_every_s", "recovery_timeout_s"} <= durations
+    # The only other patterns are names, never a duration grammar of their own.
+    assert {key for key, p in patterns if p != DURATION_PATTERN} == {"name", "engine", "engines", "version"}
+    assert schema()["$defs"]["abort_condition"]["oneOf"][1]["properties"]["burn_rate"]["properties"]["window"] \
+        == schema()["$defs"]["slo"]["properties"]["period"] == {"$ref": "#/$defs/duration"}
+    # Every field in seconds takes a duration string too, and nothing else is a number of seconds.
+    seconds = [key for key, n in nodes if n.get("type") == ["number", "string"]]
+    assert seconds and all(k.endswith("_s") or k in ("seconds", "positive") for k in seconds)
+    assert not [key for key, n in nodes if key.endswith("_s") and n.get("type") == "number"]
+
+
+def test_an_experiment_takes_durations_in_the_one_grammar() -> None:
+    data = with_(load__duration_s="5m", method__0__at_s="1m30s", method__0__action="pause_pod",
+                 method__0__duration_s="1m", hypothesis__recovery={"within_s": "1h30m"},
+                 abort={"conditions": [{"burn_rate": {"above": 10, "window": "1h30m"}},
+                                       {"error_ratio": {"above": 0.5, "window_s": "500ms"}}]},
+                 slo={"period": "1d"})
+    exp = parse_experiment(data)
+    assert exp.load.duration_s == 300 and exp.method[0].at_s == 90 and exp.method[0].duration_s == 60
+    assert exp.hypothesis.recovery_within_s == 5400
+    assert [c.window_s for c in exp.abort] == [5400, 0.5] and exp.slo.period_s == 86400
+    assert exp.raw["method"][0]["at_s"] == "1m30s"  # the journal keeps what was written
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # Understood, then refused by the field's bound, not by the grammar:
+    ({"method__0__action": "pause_pod", "method__0__duration_s": "1h30m"},
+     "method[0].duration_s: '1h30m' = 5400.0 is greater than the maximum of 3600"),
+    ({"method__0__at_s": "30s"}, "method[0].at_s: 30 is not before the end of the load"),
+    ({"method__0__at_s": "6 s"}, "method[0].at_s: '6 s' does not match the duration grammar: use e.g. 30s, 5m"),
+    ({"method__0__at_s": "30m1h"}, "method[0].at_s: '30m1h' does not match the duration grammar"),
+    ({"load__duration_s": "0s"}, "load.duration_s: '0s' = 0.0 is less than or equal to the minimum of 0"),
+    ({"load__duration_s": ""}, "load.duration_s: '' should be non-empty"),
+    ({"slo": {"period": "0d"}}, "slo.period: a duration must be positive, got '0d'"),
+    ({"slo": {"period": 3600}}, "slo.period: 3600 is not of type 'string'"),
+])
+def test_bad_durations_name_field_and_reason(changes: dict, expected: str) -> None:
+    problems = problems_of(with_(**changes))
+    assert any(p.startswith(expected) for p in problems), problems
 
 
 def test_cli_exits_2_with_the_field_path(tmp_path: Path) -> None:

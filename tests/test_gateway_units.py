@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engines.gateway.attempt import AttemptResult, Outcome
 from engines.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from engines.gateway.gateway import Gateway, GatewayConfig
 from engines.gateway.query import BadRequest, parse_query
 from engines.gateway.registry import Registry, UnknownCluster, UnknownEngine, UnknownPod
 from engines.gateway.reply import _with_attempts
@@ -18,7 +20,15 @@ from engines.gateway.retry import Backoff, is_read_only, is_retriable, may_retry
 from engines.gateway.routing import choose
 from engines.gateway.topology import Topology, TopologyWatcher
 from engines.gateway.upstream import InFlight, Upstream
-from exporters.contract import ERROR_TYPES, GATEWAY_ERRORS, GATEWAY_UPSTREAM_REQUESTS, GATEWAY_UPSTREAM_UP
+from exporters.contract import (
+    ERROR_TYPES,
+    GATEWAY_ERRORS,
+    GATEWAY_UPSTREAM_REQUESTS,
+    GATEWAY_UPSTREAM_UP,
+    PLATFORM_ERROR_TYPES,
+    UNKNOWN_ENGINE,
+    USER_ERROR_TYPES,
+)
 from exporters.gateway_metrics import GatewayMetrics
 from foundation.process import write_atomic
 
@@ -325,3 +335,29 @@ def test_metrics_exist_at_zero_before_the_first_event_and_upstreams_come_and_go(
     assert list(samples(m, GATEWAY_UPSTREAM_UP.name).values()) == [0.0]
     m.untrack_upstream("sales", "c1", "n1")
     assert samples(m, GATEWAY_UPSTREAM_UP.name) == {}
+
+
+# --- answers without a node -----------------------------------------------------------------------
+
+def test_an_unknown_engine_is_a_404_with_its_own_user_error_type(tmp_path: Path) -> None:
+    async def ask() -> tuple[int, dict, str | None, bytes]:
+        gw = Gateway(GatewayConfig(tmp_path / "topology.json", "token"), GatewayMetrics(process=False))
+        await gw.start()
+        try:
+            rep = await gw.handle_query(json.dumps({"engine": "nope", "sql": "SELECT 1"}).encode(), {},
+                                        time.perf_counter())
+        finally:
+            await gw.stop()
+        body, _ = gw.metrics.exposition(None)
+        return rep.status, json.loads(rep.body), rep.error_type, body
+
+    status, body, error_type, exposition = asyncio.run(ask())
+    # Not invalid_sql: the statement was never looked at, and a client must tell a typo in the
+    # engine's name from a typo in its SQL.
+    assert status == 404 and body["error_type"] == error_type == "unknown_engine"
+    assert "unknown engine 'nope'" in body["error"] and body["attempts"] == 0
+    assert "unknown_engine" in USER_ERROR_TYPES and "unknown_engine" not in PLATFORM_ERROR_TYPES
+    errors = {tuple(sorted(s.labels.items())): s.value
+              for f in text_string_to_metric_families(exposition.decode()) for s in f.samples
+              if s.name == GATEWAY_ERRORS.name}
+    assert errors[(("engine", UNKNOWN_ENGINE), ("error_type", "unknown_engine"))] == 1

@@ -9,7 +9,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.contract import ALL, ERROR_TYPES, NODE_STATES, QUERY_KINDS, STATUSES
+from exporters.contract import ALL, GATEWAY_ONLY_ERROR_TYPES, NODE_STATES, QUERY_CORE_ERROR_TYPES, QUERY_KINDS, STATUSES
 from exporters.golden import QueryServiceMetrics, render
 
 PROMTOOL = "/usr/bin/promtool"
@@ -48,8 +48,11 @@ def test_bounded_series_exist_at_zero_from_the_start() -> None:
     for kind in QUERY_KINDS:
         for status in STATUSES:
             assert _value(metrics, "engine_query_duration_seconds_count", kind=kind, status=status) == 0
-    for error_type in ERROR_TYPES:
+    for error_type in QUERY_CORE_ERROR_TYPES:
         assert _value(metrics, "engine_query_errors_total", error_type=error_type) == 0
+    # A node is never asked about an engine the gateway does not know: no series for it.
+    assert not {("engine_query_errors_total", (("error_type", t),)) for t in GATEWAY_ONLY_ERROR_TYPES} \
+        & set(_samples(metrics))
     for state in NODE_STATES:
         assert _value(metrics, "engine_node_state", state=state) == 0
 
@@ -66,7 +69,7 @@ def test_observe_query_feeds_latency_traffic_and_errors() -> None:
     assert _value(metrics, "engine_scanned_bytes_total") == 4096
     assert _value(metrics, "engine_scanned_rows_total") == 100
     assert _value(metrics, "engine_query_errors_total", error_type="timeout") == 1
-    assert sum(_value(metrics, "engine_query_errors_total", error_type=t) for t in ERROR_TYPES) == 1
+    assert sum(_value(metrics, "engine_query_errors_total", error_type=t) for t in QUERY_CORE_ERROR_TYPES) == 1
 
 
 def test_refused_requests_count_as_errors_but_not_as_queries() -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from chaos.experiment import ExpectedAlert
-from chaos.verdicts.base import Criterion, Verdict
+from chaos.verdicts.base import Criterion, Figures, Verdict
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class AlertObservation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertObservation:
+        return cls(**data)
+
 
 @dataclass(frozen=True)
 class DetectionBudget:
@@ -45,6 +49,66 @@ class DetectionBudget:
     @property
     def goal_s(self) -> float:
         return self.bound_s + 2 * self.evaluation_interval_s
+
+
+@dataclass(frozen=True)
+class PageDetection:
+    """A detection budget's figures, as the journal keeps them (without the tier it came from)."""
+
+    theoretical_s: float
+    bound_s: float
+    goal_s: float
+
+    @classmethod
+    def of(cls, budget: DetectionBudget) -> PageDetection:
+        return cls(budget.theoretical_s, budget.bound_s, budget.goal_s)
+
+
+@dataclass(frozen=True)
+class AlertTiming:
+    """An expected alert, from the fault: when Prometheus found it true, when Alertmanager showed it."""
+
+    name: str
+    detected_s: float | None  # None: it never fired (with the expected labels)
+    delivered_s: float | None
+
+
+@dataclass(frozen=True)
+class AlertFigures(Figures):
+    """The journal spells each expected alert's timings ``<name>_detected_s`` and ``<name>_delivered_s``."""
+
+    kind: ClassVar[str] = "alerts"
+    fired: tuple[str, ...]  # names, sorted
+    fault_ts: float
+    page_detection: PageDetection | None = None
+    expected: tuple[AlertTiming, ...] = ()
+
+    @property
+    def detected(self) -> dict[str, float | None]:
+        """Seconds to detection by alert name (an alert expected twice: the later expectation's)."""
+        return {t.name: t.detected_s for t in self.expected}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fired": list(self.fired), "fault_ts": self.fault_ts}
+        if self.page_detection is not None:
+            out["page_detection_theoretical_s"] = self.page_detection.theoretical_s
+            out["page_detection_bound_s"] = self.page_detection.bound_s
+            out["page_detection_goal_s"] = self.page_detection.goal_s
+        for t in self.expected:
+            out[f"{t.name}_detected_s"] = t.detected_s
+            out[f"{t.name}_delivered_s"] = t.delivered_s
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertFigures:
+        detection = None
+        if "page_detection_goal_s" in data:
+            detection = PageDetection(data["page_detection_theoretical_s"], data["page_detection_bound_s"],
+                                      data["page_detection_goal_s"])
+        suffix = "_detected_s"
+        names = [k[: -len(suffix)] for k in data if k.endswith(suffix)]
+        expected = tuple(AlertTiming(n, data[f"{n}{suffix}"], data.get(f"{n}_delivered_s")) for n in names)
+        return cls(tuple(data["fired"]), data["fault_ts"], detection, expected)
 
 
 def page_detection(objective: float, tiers: Sequence[tuple[str, str, float, float]], *, base_window_s: float,
@@ -77,11 +141,7 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
                    forbidden: Sequence[str], fault_ts: float, *,
                    detection: DetectionBudget | None = None) -> Verdict:
     criteria = []
-    figures: dict[str, Any] = {"fired": sorted({o.name for o in observed}), "fault_ts": fault_ts}
-    if detection is not None:
-        figures["page_detection_theoretical_s"] = detection.theoretical_s
-        figures["page_detection_bound_s"] = detection.bound_s
-        figures["page_detection_goal_s"] = detection.goal_s
+    timings: list[AlertTiming] = []
     for want in expected:
         hits = [o for o in observed if _matches(o, want)]
         limit = want.within_s
@@ -90,8 +150,7 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
         detected = min((o.active_at for o in hits if o.active_at is not None), default=None)
         delivered = min((o.first_seen for o in hits if o.first_seen is not None), default=None)
         delay = None if detected is None else detected - fault_ts
-        figures[f"{want.name}_detected_s"] = delay
-        figures[f"{want.name}_delivered_s"] = None if delivered is None else delivered - fault_ts
+        timings.append(AlertTiming(want.name, delay, None if delivered is None else delivered - fault_ts))
         if limit is None:
             criteria.append(Criterion(f"{want.name} fired", bool(hits), "fired (no time limit known)", bool(hits)))
         else:
@@ -102,7 +161,9 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
         criteria.append(Criterion(f"{name} did not fire", not hits, "== True", not hits))
     notes = [f"{o.name} {label_summary(o.labels)}: active {_rel(o.active_at, fault_ts)}, "
              f"seen {_rel(o.first_seen, fault_ts)}" for o in observed]
-    return Verdict("alerts", "alerts during the experiment", figures, tuple(criteria), tuple(notes))
+    figures = AlertFigures(tuple(sorted({o.name for o in observed})), fault_ts,
+                           None if detection is None else PageDetection.of(detection), tuple(timings))
+    return Verdict("alerts during the experiment", figures, tuple(criteria), tuple(notes))
 
 
 def label_summary(labels: Mapping[str, str]) -> str:

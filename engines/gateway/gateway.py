@@ -146,7 +146,7 @@ class Gateway:
             rep = reply.gateway_error(400, "invalid_sql", f"malformed request: {exc}")
         else:
             if q.engine not in self.registry.engines:
-                rep = reply.gateway_error(404, "invalid_sql", self.registry.unknown_engine_message(q.engine),
+                rep = reply.gateway_error(404, "unknown_engine", self.registry.unknown_engine_message(q.engine),
                                           engine=q.engine, query_id=q.query_id)
             else:
                 engine = q.engine

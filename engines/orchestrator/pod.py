@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from engines.orchestrator.oom import OomWatch
 from foundation.process import LOOPBACK, ManagedProcess, python_module
 
 NODE_MODULE = "engines.node"
@@ -69,6 +70,8 @@ class PodConfig:
     grace_period_s: float
     query_timeout_s: float
     env: dict[str, str] = field(default_factory=dict)
+    #: The bearer token of the nodes' admin API (runtime fault knobs), readable by us only.
+    admin_token_file: Path | None = None
 
 
 def pod_name(engine: str, cluster: str, node: str, generation: int) -> str:
@@ -95,6 +98,8 @@ class Pod:
         self.kill_reason: str | None = None
         #: Why the next process of a pod in BACKOFF is started (a contract restart reason).
         self.restart_reason = ""
+        #: The memory cgroup the current process was confined to, to tell an OOM kill from a SIGKILL.
+        self.oom_watch: OomWatch | None = None
         self.port: int | None = None
         self.restarts: collections.Counter[str] = collections.Counter()
         self.last_exit_code: int | None = None
@@ -143,6 +148,8 @@ class Pod:
                 "--query-timeout", f"{c.query_timeout_s:g}"]
         if not self.drain:
             args.append("--no-drain")
+        if c.admin_token_file is not None:
+            args += ["--admin-token-file", str(c.admin_token_file)]
         return python_module(NODE_MODULE, *args)
 
     def spawn(self) -> None:
@@ -158,6 +165,7 @@ class Pod:
         self.port = None
         self.state = PodState.STARTING
         self.kill_reason = None
+        self.oom_watch = None  # a new process starts outside any cgroup chaos made
         self.started_at, self.started_wall = time.monotonic(), time.time()
         self.ready_since = None
         self.exited_at = None
@@ -184,6 +192,11 @@ class Pod:
 
     def poll(self) -> int | None:
         return self.process.poll() if self.process else None
+
+    def oom_killed(self) -> bool:
+        """The current (exited) process was in a watched memory cgroup whose OOM killer fired since."""
+        watch, process = self.oom_watch, self.process
+        return watch is not None and process is not None and process.pid == watch.pid and watch.fired()
 
     def log_tail(self, lines: int = 20) -> str:
         return self.process.log_tail(lines) if self.process else ""

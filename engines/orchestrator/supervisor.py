@@ -36,6 +36,8 @@ def exit_reason(pod: Pod, returncode: int) -> str:
         return "requested"
     if pod.kill_reason:
         return pod.kill_reason
+    if returncode == -signal.SIGKILL and pod.oom_killed():
+        return "oom"  # Kubernetes' OOMKilled: the kernel's OOM killer, in the pod's memory cgroup
     if returncode == -signal.SIGKILL:
         return "killed"
     if returncode == 0:

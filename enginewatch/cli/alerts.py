@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from enginewatch.cli.console import console
+from enginewatch.cli.console import App, console
 
-app = typer.Typer(no_args_is_help=True, help="Check the alert rules, their unit tests and Alertmanager routing.")
+app = App(help="Check the alert rules, their unit tests and Alertmanager routing.")
 
 
 @app.command()

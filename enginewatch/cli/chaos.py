@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from enginewatch.cli.console import console, err_console, fail
+from enginewatch.cli import options
+from enginewatch.cli.console import App, console, err_console, fail
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Chaos experiments: faults under load, verdicts from the per-query ledger.")
+app = App(help="Chaos experiments: faults under load, verdicts from the per-query ledger.")
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-
-
-def usage_error(title: str, problems: list[str], source: str) -> NoReturn:
-    """Exit 2 with one unwrapped line per problem: field paths must survive narrow terminals and grep."""
-    err_console.print(f"[bold red]error:[/] {title}: {source}")
-    for problem in problems:
-        err_console.print(f"{source}: {problem}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def fleet_state(fleet_path: Path | None):  # noqa: ANN201 - (engines, pods) as the fleet would start them
@@ -50,12 +42,11 @@ def run(experiment: Annotated[Path, typer.Argument(help="Experiment YAML (see do
         boot: Annotated[bool, typer.Option("--boot", help="Start a local stack for this run, stop it after")] = False,
         fleet: Annotated[Path | None, typer.Option(help="Fleet YAML for --boot and dry runs")] = None) -> None:
     """Run EXPERIMENT against the running stack (run.json), or one it boots with --boot."""
-    from chaos.experiment import ExperimentError, load_experiment
+    from chaos.experiment import load_experiment
 
-    try:
-        exp = load_experiment(experiment)
-    except ExperimentError as e:
-        usage_error("invalid experiment", e.problems, e.source)
+    # An invalid experiment (ExperimentError) or one that does not fit the platform (PlanError) is
+    # refused with every problem listed, by the command's user_errors wrapper.
+    exp = load_experiment(experiment)
     if dry_run:
         _dry_run(exp, boot, fleet)
         return
@@ -92,12 +83,13 @@ def _running_platform(quiet: bool = False):  # noqa: ANN202 - Platform, or None 
     from chaos.run import Platform
     from foundation import runstate
 
-    try:
-        state = runstate.load()
-    except runstate.NotRunning as e:
-        if quiet:
+    if quiet:
+        try:
+            state = runstate.load()
+        except runstate.NotRunning:
             return None
-        fail(f"{e}; or use --boot to start a stack for this run")
+    else:
+        state = options.running("use --boot to start a stack for this run")
     backend = HttpBackend(state.orchestrator, state.admin_token)
     try:
         pods = backend.pods()
@@ -125,12 +117,12 @@ def _dry_run(exp, boot: bool, fleet: Path | None) -> None:  # noqa: ANN001
     for line in the_plan.describe():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if the_plan.problems:
-        usage_error("the experiment does not fit the platform", the_plan.problems, exp.source)
+        fail("the experiment does not fit the platform", problems=the_plan.problems, source=exp.source)
 
 
 def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
     from chaos.report import write_experiment_report
-    from chaos.run import PlanError, run_experiment
+    from chaos.run import run_experiment
     from loadgen.ledger import read_ledger
 
     t0 = time.monotonic()
@@ -138,10 +130,7 @@ def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
     def progress(message: str) -> None:
         console.print(Text(f"{time.monotonic() - t0:6.1f}s ", style="dim") + Text(message), highlight=False)
 
-    try:
-        journal = run_experiment(exp, platform, out_dir, on_progress=progress)
-    except PlanError as e:
-        usage_error("the experiment does not fit the platform", e.problems, e.source)
+    journal = run_experiment(exp, platform, out_dir, on_progress=progress)
     df = read_ledger(Path(journal.artifacts["ledger"])) if "ledger" in journal.artifacts else None
     if df is not None:
         paths = write_experiment_report(journal, df, out_dir)

@@ -1,28 +1,22 @@
 """``enginewatch dashboards build | lint``: a typer sub-app that the main command line mounts.
 
 Mistakes (a path that holds no dashboards, a malformed URL, no promtool) exit 2 with one plain
-sentence; lint findings exit 1; a clean run exits 0.
+sentence (the App's user_errors wrapper); lint findings exit 1; a clean run exits 0.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from dashboards import catalog, provisioning
 from dashboards import lint as linter
 from dashboards.links import DEFAULT_RUNBOOK_BASE_URL
-from foundation import promtool
+from enginewatch.cli.console import App, fail
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Grafana dashboards: build them with their provisioning files, lint them.")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+app = App(help="Grafana dashboards: build them with their provisioning files, lint them.")
 
 
 @app.command()
@@ -52,10 +46,8 @@ def build(
             files = provisioning.write_json(out, options.settings)
         else:
             files = provisioning.build(out, options)
-    except provisioning.BuildError as e:
-        _fail(str(e))
     except OSError as e:
-        _fail(f"cannot write into {out}: {e.strerror or e}")
+        fail(f"cannot write into {out}: {e.strerror or e}")
     for path in files:
         typer.echo(str(path))
 
@@ -66,11 +58,8 @@ def lint(
         help="A dashboard JSON file or a directory of them; default: the built-in dashboards")] = None,
 ) -> None:
     """Check dashboards against the linter's rules; exit 1 when anything is found."""
-    try:
-        models = linter.load_dashboards(path) if path is not None else catalog.models()
-        findings = linter.lint_dashboards(models)
-    except (linter.DashboardInputError, promtool.ToolMissing) as e:
-        _fail(str(e))
+    models = linter.load_dashboards(path) if path is not None else catalog.models()
+    findings = linter.lint_dashboards(models)
     for finding in findings:
         typer.echo(str(finding))
     typer.echo(f"{len(models)} dashboards, {len(findings)} findings", err=bool(findings))

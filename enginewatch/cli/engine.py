@@ -14,12 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from enginewatch.cli.console import console, fail
-from foundation import runstate
+from enginewatch.cli import options
+from enginewatch.cli.console import App, console, fail
 from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 
-engine_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                         help="Mitigations: drain, restart, fail over, scale and roll back engines.")
+engine_app = App(help="Mitigations: drain, restart, fail over, scale and roll back engines.")
 
 OrchestratorOpt = Annotated[str | None, typer.Option("--orchestrator", help="Orchestrator URL (default: run.json)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ENGINEWATCH_ADMIN_TOKEN",
@@ -30,12 +29,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the operation's res
 
 def _client(orchestrator: str | None, token: str | None) -> OrchestratorClient:
     if not (orchestrator and token):
-        try:
-            state = runstate.load()
-        except runstate.NotRunning as e:
-            fail(f"{e}; or give --orchestrator and --token")
+        state = options.running("give --orchestrator and --token")
         orchestrator, token = orchestrator or state.orchestrator, token or state.admin_token
-    return OrchestratorClient(orchestrator, token)  # type: ignore[arg-type]
+    if not orchestrator:
+        fail("the running stack has no orchestrator: give --orchestrator and --token")
+    return OrchestratorClient(orchestrator, token)
 
 
 def _read(action: Callable[[], Any]) -> Any:

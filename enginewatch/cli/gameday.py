@@ -1,346 +1,22 @@
-"""`enginewatch gameday`: boot the platform with Prometheus, Alertmanager and the SLO rules, run a suite of
-chaos experiments, capture the on-call diagnosis when a page fires, write the report, tear it all down.
+"""`enginewatch gameday`: the whole game day (enginewatch/gameday.py), with its progress on the console.
 
-Suites: ``default`` runs kill, terminate, hang, blue-green upgrade and a total engine outage as five
-experiments; ``short`` runs the three node faults in one load, then the upgrade and the outage with
-shorter timings (the same goals, measured in about half the time). One game day at a time: the stack
-lock refuses a second one, and `enginewatch up` too.
+Exit codes: 0 every experiment and goal passed, 1 something failed, 2 bad suite or another game day (or
+`enginewatch up`) running, 130 interrupted (rollbacks ran, every process is stopped).
 """
 
 from __future__ import annotations
 
-import copy
-import importlib.util
-import json
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
+from enginewatch import gameday as day
 from enginewatch.cli.console import console, err_console, fail
 
-if TYPE_CHECKING:
-    from chaos.experiment import Experiment
-    from chaos.journal import Journal
-    from chaos.report.gameday import Diagnosis, Goal
-    from enginewatch.stack import Stack, StackOptions
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
-SUITES: dict[str, tuple[str, ...]] = {
-    "default": ("kill-node", "terminate-node", "hang-node", "blue-green-upgrade", "engine-outage"),
-    "short": ("node-faults", "blue-green-upgrade", "engine-outage"),
-}
-#: Timings of the short suite: enough load before each fault for the SLO's low-traffic guard (70
-#: events a minute) and after it for recovery, no more.
-SHORT_TIMINGS: dict[str, dict[str, Any]] = {
-    "blue-green-upgrade": {"duration_s": 14, "at_s": [3]},
-    "engine-outage": {"duration_s": 16, "at_s": [6], "fault_s": [7]},
-}
-RUNBOOK_TIMEOUT_S = 60.0
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
-
-
-# --- the suite -------------------------------------------------------------------------------------------
-
-def load_suite(suite: str) -> list[Experiment]:
-    from chaos.experiment import load_experiment, parse_experiment
-
-    if suite not in SUITES:
-        raise KeyError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
-    out = []
-    for name in SUITES[suite]:
-        exp = load_experiment(EXPERIMENTS / f"{name}.yaml")
-        if suite == "short" and name in SHORT_TIMINGS:
-            exp = parse_experiment(shorten(exp.raw, SHORT_TIMINGS[name]), f"{exp.source} (short)")
-        out.append(exp)
-    return out
-
-
-def shorten(raw: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
-    data = copy.deepcopy(raw)
-    data["load"]["duration_s"] = timings["duration_s"]
-    for step, at in zip(data["method"], timings.get("at_s", []), strict=False):
-        step["at_s"] = at
-    for step, seconds in zip(data["method"], timings.get("fault_s", []), strict=False):
-        step["duration_s"] = seconds
-    return data
-
-
-# --- the platform ---------------------------------------------------------------------------------------
-
-def alerting_files() -> tuple[list[Path], Path | None, list[str]]:
-    """The local profile's rule files (platform + SLO) and Alertmanager configuration, when present."""
-    from enginewatch.stack import alerting_files as stack_alerting_files
-
-    notes: list[str] = []
-    slo_rules, platform_rules, config = stack_alerting_files("local")
-    if config is not None and not config.exists():
-        config = None
-    if not slo_rules:
-        notes.append("no SLO rules for the local profile under alerts/slo: no page alert can fire")
-    return [*platform_rules, *slo_rules], config, notes
-
-
-def slo_service_available() -> bool:
-    """Whether `python -m slo.service` can run (a package needs its __main__)."""
-    try:
-        spec = importlib.util.find_spec("slo.service")
-        if spec is None:
-            return False
-        return not spec.submodule_search_locations or importlib.util.find_spec("slo.service.__main__") is not None
-    except ImportError:
-        return False
-
-
-def start_stack(options: StackOptions, say: Callable[[str], None], notes: list[str]) -> Stack:
-    """Start the stack; if only the SLO service fails, note it and run the game day without it."""
-    from enginewatch.stack import Stack
-
-    try:
-        return Stack(options, on_step=lambda s: say(f"starting {s}")).__enter__()
-    except RuntimeError as e:
-        if not options.slo_service or "SLO service" not in str(e):
-            raise
-        notes.append(f"the SLO service did not start ({str(e).strip().splitlines()[-1]}); ran without it")
-        say("the SLO service did not start: going on without it")
-        options.slo_service = False
-        return Stack(options, on_step=lambda s: say(f"starting {s}")).__enter__()
-
-
-def _wait_for_slo_series(prometheus_url: str, timeout_s: float = 20.0) -> bool:
-    from foundation.prometheus import PrometheusClient
-
-    with PrometheusClient(prometheus_url, timeout=2) as prom:
-        try:
-            prom.wait_for("count(slo:sli_total:rate) > 0", lambda s: bool(s), timeout=timeout_s, interval=0.5)
-            return True
-        except TimeoutError:
-            return False
-
-
-# --- goals ----------------------------------------------------------------------------------------------
-
-def compute_goals(journals: Sequence[Journal], detection_goal_s: float | None) -> list[Goal]:
-    """The issue's goals, measured from whatever experiments of the game day measured them."""
-    from chaos.report.gameday import Goal
-
-    def verdicts(kind: str, actions: set[str]) -> list[tuple[str, dict[str, Any]]]:
-        return [(j.experiment, v.figures) for j in journals for v in j.verdicts
-                if v.kind == kind and v.figures.get("action") in actions]
-
-    def query_figures(j: Journal) -> dict[str, Any]:
-        return next((v.figures for v in j.verdicts if v.kind == "queries"), {})
-
-    goals = []
-    lost = [(j.experiment, query_figures(j).get("lost")) for j in journals]
-    goals.append(Goal("lost_queries", "lost queries, every experiment (max)",
-                      max((n for _, n in lost if n is not None), default=None), 0, "==",
-                      tuple(e for e, _ in lost), "per experiment: " + ", ".join(f"{e} {n}" for e, n in lost)))
-    node_faults = {"kill_pod", "terminate_pod", "pause_pod"}
-    node_runs = [j for j in journals if j.faults and {f.action for f in j.faults} <= node_faults]
-    goals.append(Goal("failed_reads_node_faults",
-                      "client-visible failed read queries, node killed/terminated/hung (healthy cluster left)",
-                      sum(query_figures(j).get("failed_read", 0) for j in node_runs) if node_runs else None, 0, "==",
-                      tuple(j.experiment for j in node_runs)))
-    for key, action, limit, label in (("failover_p99_killed_s", "kill_pod", 1.0, "killed"),
-                                      ("failover_p99_hung_s", "pause_pod", 2.0, "hung")):
-        found = verdicts("failover", {action})
-        measured = max((f.get("time_to_failover_p99_s") or 0.0 for _, f in found), default=None) if found else None
-        affected = sum(int(f.get("affected_queries") or 0) for _, f in found)
-        goals.append(Goal(key, f"time to fail over p99, node {label} (s)", measured, limit, "<=",
-                          tuple(e for e, _ in found), f"{affected} affected queries"))
-    drains = verdicts("drain", {"terminate_pod", "drain_engine"})
-    in_flight = sum(int(f.get("in_flight_at_term") or 0) for _, f in drains)
-    goals.append(Goal("drain_failed_in_flight", "drain: failed in-flight queries",
-                      sum(int(f.get("failed_in_flight") or 0) for _, f in drains) if drains else None, 0, "==",
-                      tuple(e for e, _ in drains), f"{in_flight} queries in flight at SIGTERM"))
-    upgrades = [j for j in journals if any(f.action == "blue_green_upgrade" for f in j.faults)]
-    goals.append(Goal("blue_green_failed_queries", "blue-green upgrade: failed queries",
-                      sum(query_figures(j).get("failed", 0) for j in upgrades) if upgrades else None, 0, "==",
-                      tuple(j.experiment for j in upgrades)))
-    pages = [(j.experiment, v.figures) for j in journals for v in j.verdicts
-             if v.kind == "alerts" and any(k.endswith("_detected_s") for k in v.figures)]
-    page_s = None
-    for _, figures in pages:
-        values = [x for k, x in figures.items() if k.endswith("_detected_s") and x is not None]
-        page_s = max(values) if values else page_s
-    goals.append(Goal("page_alert_s", "page alert after a total outage (s after the fault)", page_s,
-                      detection_goal_s if detection_goal_s is not None else 0.0, "<=", tuple(e for e, _ in pages),
-                      "limit: theoretical detection of the local profile + 2 evaluation intervals"))
-    return goals
-
-
-# --- runbook capture ------------------------------------------------------------------------------------
-
-class RunbookCapture:
-    """When a page fires, run its runbook's diagnosis (`enginewatch runbook ALERT --json`) at once,
-    in the background, as on-call would, and keep what it said for the report."""
-
-    def __init__(self, prometheus_url: str, orchestrator_url: str) -> None:
-        self.prometheus_url = prometheus_url
-        self.orchestrator_url = orchestrator_url
-        self.diagnoses: list[Diagnosis] = []
-        self._threads: list[threading.Thread] = []
-        self._seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self.experiment = ""
-
-    def on_alert(self, name: str, labels: dict[str, str]) -> None:
-        if labels.get("severity") not in ("critical", "page"):
-            return
-        key = (name, labels.get("engine", ""))
-        with self._lock:
-            if key in self._seen:
-                return
-            self._seen.add(key)
-        thread = threading.Thread(target=self._run, args=(name, dict(labels), self.experiment, time.time()),
-                                  name=f"runbook-{name}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _run(self, name: str, labels: dict[str, str], experiment: str, seen_at: float) -> None:
-        from chaos.report.gameday import Diagnosis
-
-        cmd = [sys.executable, "-m", "enginewatch.cli", "runbook", name, "--json",
-               "--prometheus", self.prometheus_url, "--orchestrator", self.orchestrator_url]
-        if labels.get("engine"):
-            cmd += ["--engine", labels["engine"]]
-        shown = ["enginewatch", *cmd[3:]]
-        t0 = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUNBOOK_TIMEOUT_S, check=False)
-            try:
-                result, error = json.loads(proc.stdout), ""
-            except ValueError:
-                result, error = None, (proc.stderr or proc.stdout).strip()[-500:]
-            d = Diagnosis(name, labels, None, shown, proc.returncode, result, error)
-        except subprocess.TimeoutExpired:
-            d = Diagnosis(name, labels, None, shown, None, None, f"no answer within {RUNBOOK_TIMEOUT_S:g}s")
-        d.seconds = time.monotonic() - t0
-        d.extra.update(experiment=experiment, seen_at=seen_at)
-        with self._lock:
-            self.diagnoses.append(d)
-
-    def wait(self, timeout_s: float = RUNBOOK_TIMEOUT_S + 5) -> None:
-        deadline = time.monotonic() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-
-
-# --- the game day ---------------------------------------------------------------------------------------
-
-def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
-                say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Boot, run the suite, report, tear down. Returns the game day's JSON document."""
-    from chaos.backends import LocalBackend
-    from chaos.report import chart_for, write_experiment_report
-    from chaos.report.gameday import gameday_document
-    from chaos.run import Interrupted, Platform, deferred_sigint, run_experiment
-    from chaos.verdicts import local_page_detection
-    from enginewatch.stack import StackOptions
-    from loadgen.ledger import read_ledger
-
-    experiments = load_suite(suite)
-    rules, am_config, notes = alerting_files()
-    options = StackOptions(alerting=True, alertmanager_config=am_config, slo_service=slo_service_available())
-    if not options.slo_service:
-        notes.append("no runnable SLO service (`python -m slo.service`): the game day runs without it")
-    if fleet:
-        options.fleet = fleet
-    started = time.time()
-    journals: list[Journal] = []
-    out.mkdir(parents=True, exist_ok=True)
-    status = "error"
-    capture: RunbookCapture | None = None
-    stack_info: dict[str, Any] = {}
-    interrupted = False
-    stack = start_stack(options, say, notes)
-    try:
-        assert stack.orchestrator is not None and stack.prometheus is not None
-        stack_info = {"fleet": str(stack.options.fleet), "engines": ", ".join(stack.engines),
-                      "rules": ", ".join(p.name for p in rules) or "none",
-                      "alertmanager": "yes" if stack.alertmanager else "no",
-                      "SLO service": "yes" if stack.slo_service else "no"}
-        if any("slo" in p.name for p in rules) and not _wait_for_slo_series(stack.prometheus_url):
-            notes.append("the SLO recording rules had no data 20 s after boot")
-        platform = Platform(LocalBackend.from_stack(stack), stack.gateway_url, stack.prometheus_url,
-                            stack.alertmanager.url if stack.alertmanager else None, stack.fleet.grace_period_s)
-        capture = RunbookCapture(stack.prometheus_url, stack.orchestrator.url or "")
-        try:
-            for i, exp in enumerate(experiments, 1):
-                say(f"[{i}/{len(experiments)}] {exp.name}: {exp.description or ''}".strip())
-                capture.experiment = exp.name
-                t_exp = time.monotonic()
-
-                def progress(message: str, t_exp: float = t_exp) -> None:
-                    say(f"    {time.monotonic() - t_exp:5.1f}s {message}")
-
-                journal = run_experiment(exp, platform, out / exp.name, on_progress=progress,
-                                         on_alert=capture.on_alert)
-                journals.append(journal)
-                say(f"  -> {exp.name}: {journal.status.upper()}"
-                    + "".join(f"\n     - {r}" for r in journal.reasons()))
-        except KeyboardInterrupt as e:
-            interrupted = True
-            if isinstance(e, Interrupted):
-                journals.append(e.journal)
-            say("interrupted: rollbacks ran")
-        capture.wait()
-    finally:
-        say("stopping the platform")
-        with deferred_sigint() as held:  # a second Ctrl-C must not leave half a platform running
-            stack.stop()
-        interrupted = interrupted or bool(held)
-    for d in capture.diagnoses if capture else []:
-        j = next((j for j in journals if j.experiment == d.extra.get("experiment")), None)
-        faults = [f.ts for f in j.faults if f.injected] if j else []
-        if faults:
-            d.fired_s = d.extra["seen_at"] - min(faults)
-    # Reports after the teardown: matplotlib and markdown need no platform, and Ctrl-C has stopped it.
-    charts: dict[str, str] = {}
-    for j in journals:
-        ledger = j.artifacts.get("ledger")
-        if ledger:
-            df = read_ledger(Path(ledger))
-            write_experiment_report(j, df, out / j.experiment)
-            charts[j.experiment] = f"{j.experiment}/{chart_for(j, df, out / j.experiment / 'chart.png').name}"
-    try:
-        detection = local_page_detection(experiments[-1].slo.objective)
-        detection_goal: float | None = detection.goal_s
-        detection_doc = {"theoretical_s": detection.theoretical_s, "bound_s": detection.bound_s,
-                         "evaluation_interval_s": detection.evaluation_interval_s, "tier": detection.tier,
-                         "goal_s": detection.goal_s}
-    except (ImportError, ValueError) as e:
-        detection_goal, detection_doc = None, {"error": str(e)}
-    goals = compute_goals(journals, detection_goal)
-    if interrupted:
-        status = "interrupted"
-    else:
-        complete = len(journals) == len(experiments)
-        status = "passed" if complete and all(j.passed for j in journals) and all(g.ok for g in goals) else "failed"
-    ended = time.time()
-    diagnoses = capture.diagnoses if capture else []
-    doc: dict[str, Any] = {
-        "suite": suite, "status": status, "started": started, "ended": ended, "seconds": round(ended - started, 1),
-        "stack": stack_info, "notes": notes, "page_detection": detection_doc,
-        "goals": {g.key: g.to_dict() for g in goals},
-        "experiments": [j.to_dict() for j in journals],
-        "runbook_diagnoses": [d.to_dict() for d in diagnoses],
-    }
-    (out / "gameday.json").write_text(json.dumps(doc, indent=2, default=str))
-    (out / "gameday.md").write_text(gameday_document(
-        title="Game day report", started=started, ended=ended, suite=suite, stack=stack_info, goals=goals,
-        journals=journals, charts=charts, diagnoses=diagnoses, status=status)
-        + ("\n" + "\n".join(f"- note: {n}" for n in notes) + "\n" if notes else ""))
-    if interrupted:
-        raise KeyboardInterrupt
-    return doc
 
 
 def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("gameday-report"),
@@ -352,18 +28,16 @@ def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("
     from foundation import runstate
 
     try:
-        experiments = load_suite(suite)
+        experiments = day.load_suite(suite)
     except KeyError as e:
         fail(str(e.args[0]))
     except ExperimentError as e:
-        from enginewatch.cli.chaos import usage_error
-
-        usage_error("invalid experiment in the suite", e.problems, e.source)
+        fail("invalid experiment in the suite", problems=e.problems, source=e.source)
     if dry_run:
         from chaos.run import plan_against
         from enginewatch.cli.chaos import fleet_state
 
-        rules, config, notes = alerting_files()
+        rules, config, notes = day.alerting_files()
         console.print(f"[bold]dry run[/]: would boot {fleet or 'engines/fleet.yaml'} with Prometheus, "
                       f"{'Alertmanager' if config else 'no Alertmanager'}, rules "
                       f"{', '.join(p.name for p in rules) or 'none'}; nothing is started")
@@ -380,7 +54,7 @@ def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("
         console.print(Text(f"{time.monotonic() - t0:6.1f}s ", style="dim") + Text(message), highlight=False)
 
     try:
-        doc = run_gameday(out, suite, fleet, say)
+        doc = day.run_gameday(out, suite, fleet, say)
     except runstate.AlreadyRunning as e:
         fail(f"a game day (or `enginewatch up`) is already running: {e}")
     except KeyboardInterrupt:

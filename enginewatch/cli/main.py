@@ -10,40 +10,25 @@ import httpx
 import typer
 from rich.table import Table
 
+from enginewatch.cli import options
 from enginewatch.cli.chaos import app as chaos_app
-from enginewatch.cli.console import console, fail
+from enginewatch.cli.console import App, console, fail, print_table
 from enginewatch.cli.engine import engine_app
 from enginewatch.cli.gameday import gameday
 from enginewatch.cli.runbook import runbook
-from foundation import runstate
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Observability and SRE toolkit for cloud data-warehouse engines.")
+app = App(help="Observability and SRE toolkit for cloud data-warehouse engines.")
 
 GatewayOpt = Annotated[str | None, typer.Option("--gateway", help="Gateway URL (default: the running stack's)")]
-OrchestratorOpt = Annotated[str | None, typer.Option("--orchestrator", help="Orchestrator URL")]
-
-
-def _running() -> runstate.RunState:
-    try:
-        return runstate.load()
-    except runstate.NotRunning as e:
-        fail(str(e))
-
-
-def _gateway(url: str | None) -> str:
-    return url or _running().gateway
-
-
-def _orchestrator(url: str | None) -> str:
-    return url or _running().orchestrator
+OrchestratorOpt = Annotated[str | None, typer.Option("--orchestrator",
+                                                     help="Orchestrator URL (default: the running stack's)")]
 
 
 @app.command()
 def status(orchestrator: OrchestratorOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
     """Engines, clusters and pods with their states."""
-    url = _orchestrator(orchestrator)
+    url = options.url(orchestrator, "orchestrator", "--orchestrator")
     try:
         engines = httpx.get(f"{url}/v1/engines", timeout=5).raise_for_status().json()
         pods = httpx.get(f"{url}/v1/pods", timeout=5).raise_for_status().json()
@@ -63,15 +48,17 @@ def _print_status(engines: list[dict], pods: list[dict]) -> None:
         table.add_row(e["name"], e["state"], e.get("type", ""), e.get("version", ""),
                       ",".join(e.get("active_clusters", [])),
                       f"{e.get('ready_nodes', '?')} / {e.get('desired_nodes', '?')}")
-    console.print(table)
+    print_table(table)
     ptable = Table(title="pods")
     for col in ("pod", "engine", "cluster", "version", "state", "ready", "pid", "restarts", "url"):
-        ptable.add_column(col)
+        # Names and URLs are copied into the next command: on a narrow terminal they fold onto a
+        # second line rather than end in an ellipsis.
+        ptable.add_column(col, overflow="fold" if col in ("pod", "url") else "ellipsis")
     for p in pods:
         ptable.add_row(p["pod"], p["engine"], p["cluster"], p.get("version", ""), p.get("state", ""),
                        "yes" if p.get("ready") else "no", str(p.get("pid") or ""), str(p.get("restarts", 0)),
                        p.get("url", ""))
-    console.print(ptable)
+    print_table(ptable)
 
 
 @app.command()
@@ -81,7 +68,7 @@ def query(sql: Annotated[str, typer.Argument(help="The SQL statement")],
           idempotency_key: Annotated[str | None, typer.Option(help="Allows retries of a write")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run one query through the gateway and print its rows and where it ran."""
-    url = _gateway(gateway)
+    url = options.url(gateway, "gateway", "--gateway")
     body: dict[str, object] = {"engine": engine, "sql": sql}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
@@ -104,51 +91,39 @@ def query(sql: Annotated[str, typer.Argument(help="The SQL statement")],
         table.add_column(str(col))
     for row in data.get("rows", [])[:50]:
         table.add_row(*(str(v) for v in row))
-    console.print(table)
-
-
-def _parse_duration(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for suffix in ("ms", "s", "m", "h"):
-        if text.endswith(suffix):
-            number = text[: -len(suffix)]
-            break
-    else:
-        number, suffix = text, "s"
-    try:
-        value = float(number) * units[suffix]
-    except ValueError:
-        fail(f"invalid duration {text!r}: use e.g. 30s, 2m, 1h")
-    if value <= 0:
-        fail(f"invalid duration {text!r}: must be positive")
-    return value
+    print_table(table)
 
 
 @app.command()
 def load(qps: Annotated[float, typer.Option(help="Arrival rate, queries per second (open loop)")] = 10.0,
-         duration: Annotated[str, typer.Option(help="How long, e.g. 30s, 2m")] = "30s",
+         duration: Annotated[str, typer.Option(help="How long, e.g. 30s, 2m, 1h30m, 1d")] = "30s",
          engine: Annotated[list[str] | None, typer.Option("--engine", "-e", help="Engines (default: all)")] = None,
          ledger: Annotated[Path, typer.Option(help="Where to write the per-query ledger (Parquet)")] = Path(
              "ledger.parquet"),
          seed: int = 42,
          gateway: GatewayOpt = None) -> None:
     """Open-loop load with a realistic query mix, writing a per-query ledger."""
-    from enginewatch.cli.progress import run_with_progress
+    from enginewatch.cli.progress import run_with_progress, summary_table
     from loadgen.load import LoadGenerator, LoadSpec
 
-    seconds = _parse_duration(duration)
+    seconds = options.duration(duration, "--duration")
     if qps <= 0 or qps > 2000:
         fail("--qps must be within (0, 2000]")
-    url = _gateway(gateway)
-    engines = tuple(engine or _running().engines)
+    url = options.url(gateway, "gateway", "--gateway")
+    engines = tuple(engine or options.running("pass --engine NAME").engines)
     if not engines:
         fail("no engine given and the running stack lists none")
-    spec = LoadSpec(qps=qps, duration_s=seconds, engines=engines, seed=seed,
-                    max_queries=int(qps * seconds * 1.5) + 10)
+    try:
+        spec = LoadSpec(qps=qps, duration_s=seconds, engines=engines, seed=seed,
+                        max_queries=int(qps * seconds * 1.5) + 10)
+    except ValueError as e:  # the generator's own bounds (a day at most)
+        fail(f"invalid load: {e}")
     gen = LoadGenerator(url, spec)
     summary = run_with_progress(gen)
+    print_table(summary_table(summary, qps))
     gen.ledger.write(ledger)
-    console.print(f"ledger: {ledger} ({summary['queries']} queries)")
+    # A path to copy: never wrapped, never read as markup.
+    console.print(f"ledger: {ledger} ({summary['queries']} queries)", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -160,7 +135,7 @@ def up(fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: eng
     """Start the local platform, gateway and Prometheus; print the URLs; run until Ctrl-C."""
     from enginewatch.cli.up import run_up
 
-    seconds = _parse_duration(load_duration) if load_qps > 0 else 0.0
+    seconds = options.duration(load_duration, "--load-duration") if load_qps > 0 else 0.0
     run_up(fleet=fleet, load_qps=load_qps, load_duration_s=seconds, exit_after_load=exit_after_load,
            state_dir=state_dir)
 
@@ -189,7 +164,7 @@ def _mount_subcommands() -> None:
         """The SLO service: JSON API with OpenAPI schema, HTML status page, its own /metrics."""
         from slo.service.__main__ import main as serve_main
 
-        argv = ["--port", str(port), "--prometheus", prometheus or _running().prometheus]
+        argv = ["--port", str(port), "--prometheus", options.url(prometheus, "prometheus", "--prometheus")]
         if profile:
             argv += ["--profile", profile]
         raise typer.Exit(serve_main(argv))

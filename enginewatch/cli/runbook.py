@@ -11,21 +11,11 @@ from typing import Annotated
 
 import typer
 
+from enginewatch.cli import options
 from enginewatch.cli.console import console, fail
 from foundation import runstate
 
 AlertArg = Annotated[str, typer.Argument(help="Alert name, e.g. EngineNodeDown", show_default=False)]
-
-
-def _parse_window(text: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        seconds = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-    except (ValueError, IndexError):
-        fail(f"invalid --window {text!r}: use e.g. 10m, 90s, 1h")
-    if seconds <= 0:
-        fail(f"invalid --window {text!r}: must be positive")
-    return seconds
 
 
 def _urls(prometheus: str | None, orchestrator: str | None) -> tuple[str | None, str | None]:
@@ -44,15 +34,13 @@ def runbook(
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Narrow to one cluster")] = None,
     prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (default: the running stack's)")] = None,
     orchestrator: Annotated[str | None, typer.Option(help="Orchestrator URL (default: the running stack's)")] = None,
-    window: Annotated[str, typer.Option(help="How far back to look, e.g. 10m")] = "10m",
+    window: Annotated[str, typer.Option(help="How far back to look, e.g. 10m, 1h30m")] = "10m",
     step: Annotated[list[int] | None, typer.Option("--step", help="Run only this step (repeatable)")] = None,
     show_queries: Annotated[bool, typer.Option("--show-queries", help="Print each step's PromQL")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable diagnosis")] = False,
 ) -> None:
     """Diagnose ALERTNAME against the live Prometheus and orchestrator; print findings and mitigations."""
-    from foundation.orchestrator import OrchestratorClient
-    from foundation.prometheus import PrometheusClient
-    from runbooks.diagnosis import Scope, diagnose
+    from runbooks.diagnosis import Scope, diagnose_live
     from runbooks.playbooks import get, known_alerts
 
     book = get(alert)
@@ -61,15 +49,8 @@ def runbook(
     if step and not set(step) <= set(range(1, len(book.checks) + 1)):
         fail(f"{alert} has steps 1 to {len(book.checks)}")
     prom_url, orch_url = _urls(prometheus, orchestrator)
-    scope = Scope(engine=engine, cluster=cluster, window_s=_parse_window(window))
-    prom = PrometheusClient(prom_url, timeout=10.0) if prom_url else None
-    orch = OrchestratorClient(orch_url) if orch_url else None
-    try:
-        result = diagnose(book, scope, prom, orch, steps=step or ())
-    finally:
-        for client in (prom, orch):
-            if client is not None:
-                client.close()
+    scope = Scope(engine=engine, cluster=cluster, window_s=options.whole_seconds(window, "--window"))
+    result = diagnose_live(book, scope, prom_url, orch_url, steps=step or ())
     if as_json:
         # Plain print: machines read this, and a console may wrap or colour what it prints.
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -1,40 +1,24 @@
 """``enginewatch slo ...``: validate, generate, report and backtest, as a typer sub-app.
 
-The lead mounts ``app`` under the main CLI. A user mistake (bad spec, unsupported feature,
-unreachable Prometheus, unreadable history) prints one line naming file, SLO, field and reason, and
-exits 2; there is never a stack trace.
+The main CLI mounts ``app``. A user mistake (bad spec, unsupported feature, unreachable Prometheus,
+unreadable history) prints one line naming file, SLO, field and reason, and exits 2 (the App's
+user_errors wrapper); there is never a stack trace.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-from slo.errors import DataSourceError, SpecError
+from enginewatch.cli import options
+from enginewatch.cli.console import App
+from slo.errors import SpecError
 
-app = typer.Typer(name="slo", help="SLO specs, rules, live error budgets and backtests.", no_args_is_help=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (SpecError, DataSourceError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except FileNotFoundError as exc:
-            typer.echo(f"error: {exc.filename}: no such file", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
+app = App(name="slo", help="SLO specs, rules, live error budgets and backtests.")
 
 
 def _load(paths: list[Path] | None) -> list[Any]:
@@ -54,7 +38,6 @@ ProfileOpt = typer.Option(None, "--profile", help="Window profile for every SLO:
 
 
 @app.command()
-@_user_errors
 def validate(paths: list[Path] = SpecPaths, profile: str | None = ProfileOpt) -> None:
     """Load specs, resolve their alert tiers and say what would be generated."""
     from foundation.durations import format_duration
@@ -69,7 +52,6 @@ def validate(paths: list[Path] = SpecPaths, profile: str | None = ProfileOpt) ->
 
 
 @app.command()
-@_user_errors
 def generate(
     paths: list[Path] = SpecPaths,
     out: Path | None = typer.Option(None, "--out", "-o", help="Rule file to write (default: stdout)."),
@@ -121,17 +103,17 @@ def generate(
 
 
 @app.command()
-@_user_errors
 def report(
     paths: list[Path] = SpecPaths,
-    prometheus: str = typer.Option("http://127.0.0.1:9090", help="Prometheus base URL."),
+    prometheus: str | None = typer.Option(None, help="Prometheus base URL (default: the running stack's)."),
     profile: str | None = ProfileOpt,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Live error budgets from Prometheus: SLI, burn rate per window, budget left, tiers firing."""
     from slo import evaluate
 
-    reports = evaluate.evaluate_all(_load(paths), prometheus, profile=profile)
+    slos = _load(paths)  # a bad spec is refused before anything asks where Prometheus is
+    reports = evaluate.evaluate_all(slos, options.url(prometheus, "prometheus", "--prometheus"), profile=profile)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
@@ -140,7 +122,6 @@ def report(
 
 
 @app.command()
-@_user_errors
 def backtest(
     history: Path = typer.Argument(
         ..., help="CSV or Parquet of per-interval counts (timestamp, slo, errors|good, total)."),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from enginewatch.cli.console import console, fail
+from enginewatch.cli.console import console, print_table
 from enginewatch.stack import DEFAULT_FLEET, Stack, StackOptions
 from foundation import runstate
 
@@ -35,17 +35,14 @@ def _urls(stack: Stack) -> Table:
 
 def run_up(fleet: Path | None, load_qps: float, load_duration_s: float, exit_after_load: bool,
            state_dir: Path | None) -> None:
-    from engines.orchestrator import FleetError
-
     stop = threading.Event()
     # SIGTERM is treated like Ctrl-C so that a supervisor stopping us still gets a clean teardown.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack",
-                                   alerting=True, slo_service=slo_service_available()),
-                      on_step=lambda step: console.print(f"[dim]starting {step}…[/]"))
-    except FleetError as e:
-        fail(str(e))
+    # A bad fleet file (FleetError) or a stack already running (AlreadyRunning) is refused by the
+    # command's user_errors wrapper, like every other user mistake.
+    stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack",
+                               alerting=True, slo_service=slo_service_available()),
+                  on_step=lambda step: console.print(f"[dim]starting {step}…[/]"))
     try:
         with stack:
             console.print(_urls(stack))
@@ -58,14 +55,12 @@ def run_up(fleet: Path | None, load_qps: float, load_duration_s: float, exit_aft
                 pass
     except KeyboardInterrupt:
         pass
-    except runstate.AlreadyRunning as e:
-        fail(str(e))
     finally:
         console.print("[dim]stopped; no process left behind[/]")
 
 
 def _run_load(stack: Stack, qps: float, duration_s: float, stop: threading.Event) -> None:
-    from enginewatch.cli.progress import run_with_progress
+    from enginewatch.cli.progress import run_with_progress, summary_table
     from loadgen.load import LoadGenerator, LoadSpec
 
     spec = LoadSpec(qps=qps, duration_s=duration_s, engines=tuple(stack.engines),
@@ -73,6 +68,7 @@ def _run_load(stack: Stack, qps: float, duration_s: float, stop: threading.Event
     gen = LoadGenerator(stack.gateway_url, spec)
     threading.Thread(target=lambda: (stop.wait(), gen.stop()), daemon=True).start()
     console.print(f"load: {qps:g} queries/s for {duration_s:g} s on {', '.join(spec.engines)}")
-    run_with_progress(gen)
+    summary = run_with_progress(gen)
+    print_table(summary_table(summary, qps))
     path = gen.ledger.write(stack.state_dir / "ledger.parquet")
-    console.print(f"ledger: {path}")
+    console.print(f"ledger: {path} ({summary['queries']} queries)", markup=False, soft_wrap=True)

@@ -17,6 +17,20 @@ def diagnose(playbook: Playbook, scope: Scope, prometheus: PrometheusClient | No
     return _run(playbook, scope, Context(scope, prometheus, orchestrator), steps)
 
 
+def diagnose_live(playbook: Playbook, scope: Scope, prometheus_url: str | None, orchestrator_url: str | None,
+                  steps: Collection[int] = (), *, timeout_s: float = 10.0) -> Diagnosis:
+    """``diagnose`` against the sources at these URLs, with clients of its own (closed on return); a
+    source without a URL is reported unavailable, like one that is down."""
+    prometheus = PrometheusClient(prometheus_url, timeout=timeout_s) if prometheus_url else None
+    orchestrator = OrchestratorClient(orchestrator_url) if orchestrator_url else None
+    try:
+        return diagnose(playbook, scope, prometheus, orchestrator, steps)
+    finally:
+        for client in (prometheus, orchestrator):
+            if client is not None:
+                client.close()
+
+
 def queries(playbook: Playbook, scope: Scope) -> list[CheckRun]:
     """The steps of a playbook with the queries they run, without running them (for the runbook pages)."""
     return _run(playbook, scope, DryContext(scope), ()).checks

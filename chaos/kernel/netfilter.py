@@ -1,0 +1,213 @@
+"""Netfilter rules in the project's own chain: drop or reject TCP to and from one loopback port.
+
+Layout: one chain, ``ENGINEWATCH``, holds every rule of the project; the built-in OUTPUT chain jumps to
+it only for packets of a faulted port (one jump for packets to the port, one for packets from it). On
+loopback every packet is locally generated, so OUTPUT sees each direction of a connection exactly once;
+hooking INPUT as well would apply a loss probability twice.
+
+- drop: both directions dropped: connects time out, established connections stall (a partition).
+- reject: packets to the port answered with a TCP reset (connection refused), packets from it dropped.
+- probability P: each packet of either direction dropped with probability P (``-m statistic``): loss
+  that TCP hides behind retransmissions, i.e. latency.
+
+``iptables`` is Debian's (nf_tables backend); the binary is looked up when used, so a machine without
+it, without root or without the statistic match says so as KernelUnavailable.
+"""
+
+from __future__ import annotations
+
+import errno
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+
+from chaos.kernel.base import PROJECT, KernelError, KernelUnavailable
+
+BINARY = "iptables"
+CHAIN = PROJECT.upper()
+HOOK = "OUTPUT"
+#: Built-in chains a crashed run (or an older layout) may have left a jump to our chain in.
+BUILTIN_CHAINS = ("OUTPUT", "INPUT", "FORWARD")
+LOOPBACK = "127.0.0.1"
+#: -w: wait this long for the xtables lock another iptables holds instead of failing at once.
+LOCK_WAIT_S = 5
+COMMAND_TIMEOUT_S = 15.0
+
+# Rules of one port are added and removed as a unit; threads of one run must not interleave them.
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PortRule:
+    port: int
+    reject: bool = False
+    probability: float | None = None
+    label: str = ""  # whose fault it is, in the rules' comment
+
+    def chain_rules(self) -> list[list[str]]:
+        statistic = ([] if self.probability is None else
+                     ["-m", "statistic", "--mode", "random", "--probability", f"{self.probability:.6f}"])
+        comment = ["-m", "comment", "--comment", f"{PROJECT} {self.label}".strip()]
+        to_port = ["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), *statistic, *comment]
+        from_port = ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), *statistic, *comment]
+        verdict = ["-j", "REJECT", "--reject-with", "tcp-reset"] if self.reject else ["-j", "DROP"]
+        return [to_port + verdict, from_port + ["-j", "DROP"]]
+
+    def jump_rules(self) -> list[list[str]]:
+        return [["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), "-j", CHAIN],
+                ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), "-j", CHAIN]]
+
+    def describe(self) -> str:
+        what = "reject" if self.reject else "drop"
+        if self.probability is not None:
+            what = f"drop {self.probability:.0%} of packets"
+        return f"{what} tcp {LOOPBACK}:{self.port} (chain {CHAIN}, jumped to from {HOOK})"
+
+
+def _error(args: tuple[str, ...], stderr: str, binary: str) -> KernelError:
+    message = " ".join(stderr.split()) or "failed"
+    if "Permission denied" in stderr or "must be root" in stderr:
+        return KernelUnavailable(f"{binary}: not permitted ({message}): netfilter rules need root")
+    if "statistic" in stderr and ("load match" in stderr or "No such file" in stderr or "Extension" in stderr):
+        return KernelUnavailable(f"the netfilter statistic match is missing: {message}")
+    if "load match" in stderr or "load target" in stderr or "Protocol not supported" in stderr \
+            or ("does not exist" in stderr and "Table" in stderr):
+        return KernelUnavailable(f"the kernel lacks netfilter support for this rule: {message}")
+    return KernelError(f"{binary} {shlex.join(args)}: {message}")
+
+
+class Netfilter:
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or BINARY
+
+    def _path(self) -> str:
+        path = shutil.which(self.binary)
+        if path is None:
+            raise KernelUnavailable(f"{self.binary} not found (install Debian's iptables: make debs)")
+        return path
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [self._path(), "-w", str(LOCK_WAIT_S), *args]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.ENOEXEC, errno.ENOENT):
+                raise KernelUnavailable(f"cannot run {argv[0]}: {e.strerror}") from None
+            raise KernelError(f"cannot run {argv[0]}: {e.strerror}") from None
+        if check and done.returncode != 0:
+            raise _error(args, done.stderr, self.binary)
+        return done
+
+    # --- the chain ----------------------------------------------------------------------------------------
+
+    def chain_exists(self) -> bool:
+        return self._run("-S", CHAIN, check=False).returncode == 0
+
+    def rules(self) -> list[str]:
+        """The chain's rules as ``iptables -S`` prints them (empty when there is no chain)."""
+        done = self._run("-S", CHAIN, check=False)
+        return [] if done.returncode else [ln for ln in done.stdout.splitlines() if ln.startswith("-A ")]
+
+    def listing(self) -> str:
+        """``iptables -L ENGINEWATCH -n -v -x``: the rules with their packet counters."""
+        return self._run("-L", CHAIN, "-n", "-v", "-x").stdout
+
+    def _ensure_chain(self) -> None:
+        if not self.chain_exists():
+            self._run("-N", CHAIN)
+
+    # --- one port -----------------------------------------------------------------------------------------
+
+    def add(self, rule: PortRule) -> None:
+        """Install the port's rules, then the jumps to them; on any failure nothing of it stays."""
+        with _LOCK:
+            self._ensure_chain()
+            faulted = f"--dport {rule.port} "
+            if any(faulted in line + " " for line in self.rules()):
+                raise KernelError(f"port {rule.port} already has a rule in chain {CHAIN}: one network fault "
+                                  "per port at a time")
+            added: list[tuple[str, list[str]]] = []
+            try:
+                for spec in rule.chain_rules():
+                    self._run("-A", CHAIN, *spec)
+                    added.append((CHAIN, spec))
+                for spec in rule.jump_rules():
+                    self._run("-A", HOOK, *spec)
+                    added.append((HOOK, spec))
+            except KernelError:
+                for chain, spec in reversed(added):
+                    self._run("-D", chain, *spec, check=False)
+                raise
+
+    def present(self, rule: PortRule) -> bool:
+        checks = [(CHAIN, s) for s in rule.chain_rules()] + [(HOOK, s) for s in rule.jump_rules()]
+        return all(self._run("-C", chain, *spec, check=False).returncode == 0 for chain, spec in checks)
+
+    def delete(self, rule: PortRule) -> list[str]:
+        """Remove the port's jumps, then its rules, then the chain once nothing uses it."""
+        removed = []
+        with _LOCK:
+            for chain, spec in [(HOOK, s) for s in rule.jump_rules()] + [(CHAIN, s) for s in rule.chain_rules()]:
+                while self._run("-C", chain, *spec, check=False).returncode == 0:
+                    self._run("-D", chain, *spec)
+                    removed.append(f"{chain}: {shlex.join(spec)}")
+            self._drop_chain_if_unused()
+        return removed
+
+    def packets(self, rule: PortRule) -> int:
+        """Packets the port's rules matched (dropped or rejected) so far."""
+        total = 0
+        marks = (f"dpt:{rule.port}", f"spt:{rule.port}")
+        for line in self.listing().splitlines():
+            fields = line.split()
+            if fields and fields[0].isdigit() and any(m in fields for m in marks):
+                total += int(fields[0])
+        return total
+
+    def _drop_chain_if_unused(self) -> None:
+        if self.chain_exists() and not self.rules() and not self._jumps():
+            self._run("-X", CHAIN, check=False)
+
+    def _jumps(self) -> list[tuple[str, list[str]]]:
+        jumps = []
+        for hook in BUILTIN_CHAINS:
+            done = self._run("-S", hook, check=False)
+            for line in done.stdout.splitlines():
+                parts = shlex.split(line)
+                if parts[:2] == ["-A", hook] and parts[-2:] == ["-j", CHAIN]:
+                    jumps.append((hook, parts[2:]))
+        return jumps
+
+    # --- after a crash --------------------------------------------------------------------------------------
+
+    def cleanup(self) -> list[str]:
+        """Remove every jump to the chain, every rule in it and the chain itself; what was removed."""
+        removed = []
+        with _LOCK:
+            for hook, spec in self._jumps():
+                self._run("-D", hook, *spec)
+                removed.append(f"rule {hook} {shlex.join(spec)}")
+            if self.chain_exists():
+                removed += [f"rule {line.removeprefix('-A ')}" for line in self.rules()]
+                self._run("-F", CHAIN)
+                self._run("-X", CHAIN)
+                removed.append(f"chain {CHAIN}")
+        return removed
+
+
+def connect_probe(port: int, timeout_s: float = 0.5) -> str:
+    """"connected", "refused" or "timeout": what a client meets at the port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect((LOOPBACK, port))
+        except ConnectionRefusedError:
+            return "refused"
+        except TimeoutError:
+            return "timeout"
+        except OSError as e:
+            return f"error: {e.strerror}"
+    return "connected"
