@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from alerts import platform as pl
 from alerts.profiles import TRANSITION_STATES, AlertProfile
-from alerts.promql import UP
 from exporters import contract as c
 from foundation.deployment import Links
 from foundation.durations import format_duration as d
+from foundation.promql import UP
 
 ORCH = {"job": c.JOB_ORCHESTRATOR, "instance": "127.0.0.1:9101"}
 GW = {"job": c.JOB_GATEWAY, "instance": "127.0.0.1:9102"}

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from alerts.profiles import TRANSITION_STATES, AlertProfile, get_profile
-from alerts.promql import UP, by, on, sel
 from alerts.rule import AlertRule, RuleGroup, Severity
 from alerts.yamlfmt import dump
 from exporters import contract as c
 from foundation import deployment as dash
 from foundation.deployment import Links
 from foundation.durations import format_duration as d
+from foundation.promql import UP, by, on, sel
 
 HERE = Path(__file__).resolve().parent
 RULE_FILES: dict[str, Path] = {

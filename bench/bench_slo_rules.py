@@ -49,9 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from foundation.durations import format_duration, parse_seconds  # noqa: E402
 from foundation.process import LOOPBACK, free_port  # noqa: E402
 from foundation.prometheus import PrometheusClient  # noqa: E402
+from foundation.promql import Matcher, Selector  # noqa: E402
 from slo import backfill, rules, series, sloth_rules  # noqa: E402
 from slo.model import SLO, EventsSLI  # noqa: E402
-from slo.promql import Matcher, Selector, SelectorQuery  # noqa: E402
+from slo.promql import SelectorQuery  # noqa: E402
 
 METRIC = "bench_requests_total"
 SCRAPE = 30

@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dashboards import promql_syntax, walk
+from dashboards import walk
 from dashboards.interpolate import UnknownVariable, render_expr
 from foundation import promtool
+from foundation.promql import PromQLSyntaxError, SelectorUse, selector_uses
 
 RULES: tuple[str, ...] = (
     "template-datasource", "panel-datasource", "panel-title-description", "panel-units",
@@ -171,10 +172,10 @@ def _panel_no_targets(panel: walk.Json) -> list[str]:
 
 # --- target rules ------------------------------------------------------------------------------------
 
-def _selectors(expr: str) -> list[promql_syntax.Selector] | None:
+def _selectors(expr: str) -> list[SelectorUse] | None:
     try:
-        return list(promql_syntax.selectors(expr))
-    except promql_syntax.PromQLSyntaxError:
+        return list(selector_uses(expr))
+    except PromQLSyntaxError:
         return None  # target-promql reports it, with Prometheus' own message
 
 

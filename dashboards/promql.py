@@ -61,7 +61,8 @@ def sel(metric: Metric, part: Part = "", *, match: Match | None = None, scoped: 
     matchers = [Matcher(fq.JOB, "=", fq.JOBS[metric.component])]
     if scoped:
         matchers += [Matcher(label, "=~", var) for label, var in SCOPE.items() if label in labels_of(metric)]
-    matchers += [Matcher(label, "=~" if isinstance(value, Re) else "=", value) for label, value in (match or {}).items()]
+    matchers += [Matcher(label, "=~" if isinstance(value, Re) else "=", value)
+                 for label, value in (match or {}).items()]
     return fq.selector(metric, part, *matchers).promql(_SEPARATOR)
 
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from dashboards import promql as q
 from foundation.durations import format_duration
+from foundation.promql import Matcher
 from slo import series
 from slo.model import SLO, Tier
 from slo.rules import Options, generate, guard_events
@@ -60,9 +61,9 @@ class SLOView:
         """
         if not self.per_engine:
             return expr
+        engine = Matcher(q.ENGINE, "=~", q.SCOPE[q.ENGINE])
         for name in SERIES:
-            plain = series.selector(name, self.id)
-            expr = expr.replace(plain, f'{plain[:-1]}, {q.ENGINE}=~"{q.SCOPE[q.ENGINE]}"}}')
+            expr = expr.replace(series.selector(name, self.id), series.select(name, self.id, engine).promql(", "))
         return expr
 
     def budget_remaining(self) -> str:

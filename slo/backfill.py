@@ -24,8 +24,8 @@ import yaml
 from foundation import promtool
 from foundation.process import LOOPBACK, ManagedProcess, free_port, wait_until
 from foundation.prometheus import PrometheusClient
+from foundation.promql import parse_selector
 from slo.errors import DataSourceError
-from slo.promql import parse_selector
 
 
 @dataclass

@@ -7,6 +7,7 @@ computed the same way everywhere: a ratio of sums of the two recorded base serie
 from __future__ import annotations
 
 from foundation.durations import format_duration
+from foundation.promql import Matcher, Selector
 
 SLO_LABEL = "slo"
 TOTAL = "slo:sli_total:rate"  # events per second over the profile's base window
@@ -20,8 +21,13 @@ BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 INFO = "slo:info"
 
 
+def select(name: str, slo_id: str, *narrower: Matcher) -> Selector:
+    """A recorded series of one SLO, optionally narrowed further (to an engine, say)."""
+    return Selector(name, (Matcher(SLO_LABEL, "=", slo_id), *narrower))
+
+
 def selector(name: str, slo_id: str) -> str:
-    return f'{name}{{{SLO_LABEL}="{slo_id}"}}'
+    return select(name, slo_id).promql()
 
 
 def _range(window: int | str) -> str:

@@ -13,9 +13,10 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from foundation.promql import Matcher, Selector
 from slo.history import History
 from slo.model import SLO, EventsSLI
-from slo.promql import Matcher, Selector, SelectorQuery
+from slo.promql import SelectorQuery
 
 _FALLBACKS = ("ok", "200", "500", "429", "timeout", "internal", "x", "1", "0", "")
 
@@ -204,7 +205,6 @@ def fleet(n_slos: int, days: int = 30, step: int = 60, seed: int = 0,
     Returns the SLOs, their per-interval history and the incidents (slo, start, end) injected.
     """
     from slo.model import EventsSLI
-    from slo.promql import Selector, SelectorQuery
 
     rng = np.random.default_rng(seed)
     n = days * 86400 // step

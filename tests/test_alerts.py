@@ -15,10 +15,10 @@ import yaml
 from alerts import files, generate
 from alerts import platform as pl
 from alerts.profiles import PROFILES
-from alerts.promql import sel
 from exporters import contract as c
 from foundation import promtool
 from foundation.deployment import DASHBOARD_UIDS, runbook_name
+from foundation.promql import sel
 
 CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+$")
 CAMEL_WITH_ACRONYMS = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$")  # SLONoData

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import dashboards
-from dashboards import links, promql_syntax, slo_series, walk
+from dashboards import links, slo_series, walk
 from dashboards.variables import DATASOURCE
 from exporters import contract as c
+from foundation.promql import selector_uses
 
 MODELS = dashboards.models()
 EXPECTED_UIDS = {links.OVERVIEW_UID, links.QUERY_CORE_UID, links.GATEWAY_UID, links.LIFECYCLE_UID,
@@ -107,7 +108,7 @@ def _known_series() -> set[str]:
 def test_every_series_is_a_contract_metric_or_an_slo_series(model: dict[str, Any]) -> None:
     known = _known_series()
     for expr in _exprs(model):
-        for selector in promql_syntax.selectors(expr):
+        for selector in selector_uses(expr):
             assert selector.metric in known, (selector.metric, expr)
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from dashboards import RULES, Finding, lint_dashboards, promql_syntax
+from dashboards import RULES, Finding, lint_dashboards
+from foundation.promql import PromQLSyntaxError, SelectorUse, selector_uses
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 GOOD_EXPR = 'sum by (engine) (rate(foo_requests_total{engine=~"$engine"}[$__rate_interval]))'
@@ -188,20 +189,20 @@ def test_collapsed_rows_are_linted_too() -> None:
 def test_selectors_know_their_range_and_function() -> None:
     expr = ('histogram_quantile(0.9, sum by (le, kind) (rate(a_bucket{x=~"$v", y="{"}[$__rate_interval])))'
             " / on (kind) group_left max(b_total) + c_gauge offset 5m")
-    assert list(promql_syntax.selectors(expr)) == [
-        promql_syntax.Selector("a_bucket", "$__rate_interval", "rate"),
-        promql_syntax.Selector("b_total", None, "max"),
-        promql_syntax.Selector("c_gauge", None, None),
+    assert list(selector_uses(expr)) == [
+        SelectorUse("a_bucket", "$__rate_interval", "rate"),
+        SelectorUse("b_total", None, "max"),
+        SelectorUse("c_gauge", None, None),
     ]
 
 
 def test_subqueries_and_keywords_are_not_selectors() -> None:
     expr = "max_over_time((sum(rate(x_total[1m])) > bool 2)[1h:5m]) or vector(0) unless on() y"
-    assert [(s.metric, s.range, s.function) for s in promql_syntax.selectors(expr)] == [
+    assert [(s.metric, s.range, s.function) for s in selector_uses(expr)] == [
         ("x_total", "1m", "rate"), ("y", None, None)]
 
 
 def test_unbalanced_expressions_are_a_syntax_error() -> None:
     for bad in ("rate(x[1m]", "x{a='b'", "x]", "x ~ y"):
-        with pytest.raises(promql_syntax.PromQLSyntaxError):
-            list(promql_syntax.selectors(bad))
+        with pytest.raises(PromQLSyntaxError):
+            list(selector_uses(bad))

@@ -16,7 +16,7 @@ from dashboards import provisioning
 def test_committed_json_is_up_to_date() -> None:
     stale = dashboards.stale()
     assert stale == [], (f"dashboards/json/ is out of date ({', '.join(stale)}): run "
-                         f"`python -m dashboards build --json-only --out dashboards/json`")
+                         f"`enginewatch dashboards build --json-only --out dashboards/json`")
 
 
 def test_stale_notices_changed_missing_and_left_over_files(tmp_path: Path) -> None:

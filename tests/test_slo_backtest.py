@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from foundation.promql import Selector
 from slo import backtest, history, synth
 from slo.model import SLO, EventsSLI
-from slo.promql import Selector, SelectorQuery
+from slo.promql import SelectorQuery
 
 STEP = 60
 N = 30 * 1440

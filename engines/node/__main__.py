@@ -37,14 +37,24 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
     parser.add_argument("--grace", type=_positive, default=30.0, help="drain grace period after SIGTERM, seconds")
     parser.add_argument("--query-timeout", type=_positive, default=30.0,
                         help="per-query timeout (queue + execution), seconds; also the cap of timeout_s")
+    parser.add_argument("--admin-token-file", type=Path, default=None,
+                        help="bearer token of the admin API (runtime fault knobs); without it the API is off")
     parser.add_argument("--no-drain", dest="drain", action="store_false",
                         help="SIGTERM kills at once (a node with graceful shutdown broken, for chaos tests)")
     args = parser.parse_args(argv)
+    token = None
+    if args.admin_token_file is not None:
+        try:
+            token = args.admin_token_file.read_text().strip()
+        except OSError as e:
+            parser.error(f"--admin-token-file {args.admin_token_file}: {e.strerror}")
+        if not token:
+            parser.error(f"--admin-token-file {args.admin_token_file} is empty")
     return NodeConfig(
         identity=NodeIdentity(args.engine, args.cluster, args.node, args.pod, args.version),
         node_type=NODE_TYPES[args.node_type], storage=args.storage or default_storage_path(),
         port=args.port, port_file=args.port_file, grace_s=args.grace, query_timeout_s=args.query_timeout,
-        drain=args.drain,
+        drain=args.drain, admin_token=token,
     )
 
 

@@ -49,3 +49,5 @@ class NodeConfig:
     grace_s: float = 30.0
     query_timeout_s: float = 30.0
     drain: bool = True
+    #: Bearer token of the admin API (fault knobs); None switches the admin API off.
+    admin_token: str | None = None

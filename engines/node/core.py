@@ -21,6 +21,7 @@ import json
 import math
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from engines.node.config import MIB, NodeType
+from engines.node.faults import StorageFaults
 from engines.node.kinds import classify
 from engines.storage import parquet_files
 from exporters.tracing import get_tracer
 
 MAX_ROWS = 1000
+PROBE_TABLE = "nation"  # the smallest object in storage (25 rows): a storage probe times latency, not bytes
 QUERY_TEXT_LIMIT = 2000  # db.query.text in spans is truncated: spans are not a query log
 
 _tracer = get_tracer("engines.node.core")
@@ -127,8 +130,15 @@ def _json_default(value: Any) -> Any:
 class QueryCore:
     """DuckDB over the storage directory, sized by the node type; spill goes to ``work_dir``."""
 
-    def __init__(self, storage: Path, node_type: NodeType, work_dir: Path) -> None:
+    def __init__(self, storage: Path, node_type: NodeType, work_dir: Path,
+                 faults: StorageFaults | None = None) -> None:
         self.node_type = node_type
+        self.faults = faults or StorageFaults()
+        self._tables = frozenset(parquet_files(storage))
+        # Only to name the tables a statement reads: the catalog's connection hides its views from
+        # get_table_names, an empty one does not. Made on first use (with storage latency on only).
+        self._parser: duckdb.DuckDBPyConnection | None = None
+        self._parser_lock = threading.Lock()
         spill = work_dir / "spill"
         spill.mkdir(parents=True, exist_ok=True)
         catalog = work_dir / "catalog.duckdb"
@@ -157,7 +167,39 @@ class QueryCore:
             sessions, self._sessions = self._sessions, set()
         for session in sessions:
             session.close()
+        with self._parser_lock:
+            if self._parser is not None:
+                self._parser.close()
         self._db.close()
+
+    # --- storage latency (a fault knob) ------------------------------------------------------------
+
+    def storage_objects(self, sql: str) -> int:
+        """How many storage objects (tables' Parquet files) the statement reads."""
+        with self._parser_lock:
+            if self._parser is None:
+                self._parser = duckdb.connect()
+            try:
+                names = self._parser.get_table_names(sql)
+            except duckdb.Error:
+                return 0  # the real execution reports the error
+        return len({n.lower() for n in names} & self._tables)
+
+    def _delay_storage(self, sql: str, job: QueryJob) -> None:
+        if self.faults.latency_s > 0:
+            self.faults.delay(self.storage_objects(sql), lambda: job.cancel_reason is not None)
+            job._check_canceled()
+
+    def probe_storage_read(self) -> float:
+        """Seconds to read one storage object (the smallest table) through the same delay as queries."""
+        started = time.perf_counter()
+        self.faults.delay(1, count=False)
+        session = self._db.cursor()
+        try:
+            session.execute(f"SELECT count(*) FROM {PROBE_TABLE}").fetchall()
+        finally:
+            session.close()
+        return time.perf_counter() - started
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -228,6 +270,7 @@ class QueryCore:
         with _span("core.execute", job):
             for index, statement in enumerate(statements):
                 job._check_canceled()
+                self._delay_storage(statement.query, job)
                 session.execute(statement)
                 if index < len(statements) - 1 and statement.type.name == "SELECT":
                     session.fetchall()  # an intermediate SELECT's rows go nowhere, its cost counts

@@ -1,12 +1,17 @@
-"""The node's HTTP API (Starlette): /query, /healthz, /readyz, /status, /metrics.
+"""The node's HTTP API (Starlette): /query, /healthz, /readyz, /status, /metrics, and the admin API.
 
 Maps the query service's outcomes to status codes and the JSON of docs/architecture.md. Every query
-response names the engine, cluster, node and pod that answered.
+response names the engine, cluster, node and pod that answered. The admin API
+(``/admin/faults/storage-latency``) takes the bearer token of ``--admin-token-file``, which only the
+orchestrator holds; without a token it does not exist.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -142,6 +147,31 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         body, content_type = service.metrics.render(request.headers.get("accept"))
         return Response(body, 200, headers={"Content-Type": content_type})
 
+    async def storage_latency(request: Request) -> Response:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        token = config.admin_token
+        if token is None:
+            return _json({"error": "the admin API is off (no --admin-token-file)"}, 404)
+        # Constant-time comparison: the token must not leak one byte at a time through timing.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            return _json({"error": "missing or wrong bearer token"}, 401, {"www-authenticate": "Bearer"})
+        faults, core = service.core.faults, service.core
+        if request.method == "GET":
+            return _json({**faults.snapshot(), **identity})
+        try:
+            seconds = json.loads(await request.body()).get("seconds")
+        except (ValueError, AttributeError):
+            seconds = None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) \
+                or not 0 <= seconds <= 60:
+            return _json({"error": 'body must be {"seconds": a number in [0, 60]}'}, 400)
+        # Timed reads before and after, through the same delay as queries: the proof that it acts.
+        before = await asyncio.to_thread(core.probe_storage_read)
+        faults.set_latency(float(seconds))
+        after = await asyncio.to_thread(core.probe_storage_read)
+        return _json({**faults.snapshot(), "read_before_s": round(before, 6), "read_after_s": round(after, 6),
+                      **identity})
+
     async def crashed(request: Request, exc: Exception) -> Response:
         # A bug of ours still gets the contract's answer (and Starlette logs the traceback).
         return error("internal", f"{type(exc).__name__}: {exc}")
@@ -152,4 +182,5 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/admin/faults/storage-latency", storage_latency, methods=["GET", "POST"]),
     ])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from opentelemetry import trace
 
 from engines.orchestrator.engine import Cluster, ClusterState, Engine
@@ -34,6 +36,7 @@ from engines.orchestrator.errors import (
 from engines.orchestrator.events import Event, EventLog
 from engines.orchestrator.fleet import MAX_NODES_PER_CLUSTER, Fleet, check_version
 from engines.orchestrator.lifecycle import EngineState
+from engines.orchestrator.oom import OomWatch
 from engines.orchestrator.pod import Intent, Pod, PodConfig, PodState
 from engines.orchestrator.publish import Publisher
 from engines.orchestrator.result import OperationResult
@@ -66,6 +69,8 @@ class Orchestrator:
         self.fleet = fleet
         self.state_dir = Path(state_dir)
         self.admin_token = admin_token or secrets.token_urlsafe(24)
+        #: For the nodes' admin API (fault knobs): only the orchestrator talks to it, so it has its own token.
+        self._node_token = secrets.token_urlsafe(24)
         self._storage_dir = storage_dir
         self._node_env = dict(node_env or {})
         self._pod_config: PodConfig | None = None
@@ -380,6 +385,46 @@ class Orchestrator:
                                 signal=signal.Signals(signum).name, pid=pid)
         return pid
 
+    def watch_oom(self, pod: str, pid: int, memory_cgroup: Path) -> None:
+        """The pod's process ``pid`` now lives in ``memory_cgroup`` (chaos confined it): when it dies of
+        SIGKILL after that group's OOM killer fired, its exit reason is "oom", not "killed"."""
+        with self._lock:
+            target = self._pod(pod)
+            if target.pid != pid:
+                raise PodNotRunning(f"pod {pod!r} runs pid {target.pid}, not {pid}")
+            try:
+                target.oom_watch = OomWatch.start(pid, memory_cgroup)
+            except ValueError as err:
+                raise InvalidRequest(str(err)) from None
+
+    def set_storage_latency(self, pod: str, seconds: float) -> dict[str, Any]:
+        """Delay each object-storage read of the pod's node by ``seconds`` (0 lifts it); the node's
+        answer, with the read it timed before and after as proof."""
+        if seconds < 0:
+            raise InvalidRequest(f"storage latency must be >= 0, got {seconds}")
+        return self._node_admin(pod, "POST", {"seconds": seconds})
+
+    def storage_latency(self, pod: str) -> dict[str, Any]:
+        """The node's storage latency knob and how many reads it has delayed."""
+        return self._node_admin(pod, "GET")
+
+    def _node_admin(self, pod: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._lock:
+            target = self._pod(pod)
+            url = target.url if target.live else None
+        if url is None:
+            raise PodNotRunning(f"pod {pod!r} is not serving (state {target.state})")
+        try:
+            response = httpx.request(method, f"{url}/admin/faults/storage-latency", json=body, timeout=10.0,
+                                     headers={"Authorization": f"Bearer {self._node_token}"})
+        except httpx.HTTPError as err:
+            raise PodNotRunning(f"pod {pod!r} did not answer its admin API: {err}") from None
+        if response.status_code != 200:
+            raise Conflict(f"pod {pod!r} refused the storage latency change: HTTP {response.status_code} "
+                           f"{response.text[:200]}")
+        result: dict[str, Any] = response.json()
+        return result
+
     def stop(self) -> None:
         """Drain every pod (SIGTERM, grace), kill what is left, and stop the API and the supervisor."""
         self._stopping.set()
@@ -454,9 +499,11 @@ class Orchestrator:
         from engines.storage import ensure_storage
 
         storage = ensure_storage(self._storage_dir)
-        self._pod_config = PodConfig(run_dir=self.state_dir / "run", log_dir=self.state_dir / "logs",
+        run_dir = self.state_dir / "run"
+        self._pod_config = PodConfig(run_dir=run_dir, log_dir=self.state_dir / "logs",
                                      storage_dir=storage, grace_period_s=self.fleet.grace_period_s,
-                                     query_timeout_s=self.fleet.query_timeout_s, env=self._node_env)
+                                     query_timeout_s=self.fleet.query_timeout_s, env=self._node_env,
+                                     admin_token_file=_write_secret(run_dir / "node-admin-token", self._node_token))
 
     def _new_cluster(self, e: Engine, version: str, nodes: int | None = None) -> Cluster:
         """Caller holds the lock."""
@@ -701,6 +748,17 @@ def _pod_snapshot(p: Pod) -> PodSnapshot:
     return PodSnapshot(p.name, p.engine, p.cluster, p.node, p.version, p.node_type, p.state.value, p.ready,
                        p.pid if live else None, p.port if live else None, p.url if live else None, p.generation,
                        dict(p.restarts), p.started_wall or None, p.last_exit_code)
+
+
+def _write_secret(path: Path, text: str) -> Path:
+    """Created 0600 from the first byte: a token must never sit in a world-readable file, even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
 
 
 def _index(name: str) -> int:

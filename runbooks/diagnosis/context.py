@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.promql import sel
 from exporters import contract as c
 from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 from foundation.prometheus import Alert, PrometheusClient, PrometheusUnavailable, Sample
+from foundation.promql import Part, labels_of, sel
 from runbooks.diagnosis.model import CheckRun, Finding, Scope, Source
 
 SCOPE_LABELS: tuple[str, ...] = ("engine", "cluster")
@@ -89,14 +89,14 @@ class Context:
 
     # --- Prometheus ------------------------------------------------------------------------------------
 
-    def sel(self, metric: c.Metric, series: str | None = None, **labels: str) -> str:
+    def sel(self, metric: c.Metric, part: Part = "", **labels: str) -> str:
         """A selector of ``metric`` narrowed to the scope's engine and cluster where the metric has them."""
-        has = {*metric.labels, *(c.TOPOLOGY_LABELS if metric.component == "node" else ())}
+        has = labels_of(metric, part)
         for label in SCOPE_LABELS:
             value = getattr(self.scope, label)
             if value and label in has and label not in labels:
                 labels[label] = value
-        return sel(metric, series, **labels)
+        return sel(metric, part, **labels)
 
     def promql(self, expr: str) -> list[Sample]:
         self._record(expr)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from alerts.promql import by
 from exporters import contract as c
+from foundation.promql import by
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
 from runbooks.diagnosis.words import count, listing, pct

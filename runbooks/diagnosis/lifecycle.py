@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from alerts.promql import by
 from exporters import contract as c
+from foundation.promql import by
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding, Level
 from runbooks.diagnosis.words import count
@@ -26,7 +26,7 @@ def _state(ctx: Context) -> list[Finding]:
 
 
 def _operations(ctx: Context) -> list[Finding]:
-    counts = ctx.sel(c.ENGINE_OPERATION_DURATION, c.ENGINE_OPERATION_DURATION.count, job=c.JOB_ORCHESTRATOR)
+    counts = ctx.sel(c.ENGINE_OPERATION_DURATION, "count", job=c.JOB_ORCHESTRATOR)
     samples = ctx.promql(f"sum {by('engine', 'operation', 'outcome')} (increase({counts}[{ctx.scope.window}])) > 0.5")
     per_engine: dict[str, list[str]] = defaultdict(list)
     found = []

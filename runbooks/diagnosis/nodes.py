@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from alerts.promql import UP, by, on, sel
 from exporters import contract as c
+from foundation.promql import UP, by, on, sel
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
 from runbooks.diagnosis.words import count, times

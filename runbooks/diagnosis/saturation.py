@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 from alerts.profiles import PROFILES
-from alerts.promql import by
 from exporters import contract as c
 from foundation.prometheus import Sample
+from foundation.promql import by
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
 from runbooks.diagnosis.words import count, pct

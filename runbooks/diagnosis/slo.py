@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from alerts.promql import by
 from exporters import contract as c
+from foundation.promql import Matcher, by
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding, Level
 from runbooks.diagnosis.words import count, pct
@@ -26,9 +26,9 @@ STARTS = "Engine starts, and those slower than the SLO threshold"
 
 def budget(slo: SLO) -> Check:
     def run(ctx: Context) -> list[Finding]:
-        query = series.selector(series.BUDGET_REMAINING, slo.id)
-        if ctx.scope.engine and "engine" in slo.sli.group_by:
-            query = query[:-1] + f',engine="{ctx.scope.engine}"}}'
+        scoped = ctx.scope.engine if "engine" in slo.sli.group_by else None
+        narrower = (Matcher("engine", "=", scoped),) if scoped else ()
+        query = series.select(series.BUDGET_REMAINING, slo.id, *narrower).promql()
         samples = [s for s in ctx.promql(query) if ctx.scope.covers(s.labels.get("engine"))]
         found = []
         for s in sorted(samples, key=lambda s: s.labels.get("engine", "")):
@@ -50,7 +50,7 @@ def gateway_error_ratio(slo: SLO) -> Check:
     def run(ctx: Context) -> list[Finding]:
         w = ctx.scope.window
         errors = ctx.sel(c.GATEWAY_ERRORS, job=c.JOB_GATEWAY, error_type="~" + c.PLATFORM_ERRORS_RE)
-        total = ctx.sel(c.GATEWAY_REQUEST_DURATION, c.GATEWAY_REQUEST_DURATION.count, job=c.JOB_GATEWAY)
+        total = ctx.sel(c.GATEWAY_REQUEST_DURATION, "count", job=c.JOB_GATEWAY)
         samples = ctx.promql(f"sum {by('engine')} (increase({errors}[{w}]))\n/\n"
                              f"sum {by('engine')} (increase({total}[{w}]))")
         allowed = float(slo.error_budget)
@@ -71,11 +71,11 @@ def gateway_latency(slo: SLO, threshold_s: float, le: str) -> Check:
     def run(ctx: Context) -> list[Finding]:
         w = ctx.scope.window
         h = c.GATEWAY_REQUEST_DURATION
-        fast = ctx.sel(h, h.bucket, job=c.JOB_GATEWAY, status="ok", le=le)
-        ok = ctx.sel(h, h.count, job=c.JOB_GATEWAY, status="ok")
+        fast = ctx.sel(h, "bucket", job=c.JOB_GATEWAY, status="ok", le=le)
+        ok = ctx.sel(h, "count", job=c.JOB_GATEWAY, status="ok")
         slow = ctx.promql(f"1 - sum {by('engine')} (increase({fast}[{w}])) / sum {by('engine')} (increase({ok}[{w}]))")
         p99 = ctx.promql(f"histogram_quantile(0.99, sum {by('engine', 'le')} "
-                         f"(rate({ctx.sel(h, h.bucket, job=c.JOB_GATEWAY, status='ok')}[{w}])))")
+                         f"(rate({ctx.sel(h, 'bucket', job=c.JOB_GATEWAY, status='ok')}[{w}])))")
         p99_by = {s.labels.get("engine"): s.value for s in p99}
         allowed = float(slo.error_budget)
         found = []
@@ -118,8 +118,8 @@ def starts(threshold_s: float, le: str) -> Check:
     def run(ctx: Context) -> list[Finding]:
         h = c.ENGINE_OPERATION_DURATION
         w = ctx.scope.window
-        starts_sel = ctx.sel(h, h.count, job=c.JOB_ORCHESTRATOR, operation="start")
-        fast_sel = ctx.sel(h, h.bucket, job=c.JOB_ORCHESTRATOR, operation="start", outcome="success", le=le)
+        starts_sel = ctx.sel(h, "count", job=c.JOB_ORCHESTRATOR, operation="start")
+        fast_sel = ctx.sel(h, "bucket", job=c.JOB_ORCHESTRATOR, operation="start", outcome="success", le=le)
         total = ctx.promql(f"sum {by('engine')} (increase({starts_sel}[{w}]))")
         good = ctx.promql(f"sum {by('engine')} (increase({fast_sel}[{w}]))")
         good_by = {s.labels.get("engine"): s.value for s in good}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerts.promql import UP, by
 from exporters import contract as c
+from foundation.promql import UP, by
 from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding
 
@@ -29,7 +29,7 @@ def _jobs(ctx: Context) -> list[Finding]:
 
 
 def _traffic(ctx: Context) -> list[Finding]:
-    requests = ctx.sel(c.GATEWAY_REQUEST_DURATION, c.GATEWAY_REQUEST_DURATION.count, job=c.JOB_GATEWAY)
+    requests = ctx.sel(c.GATEWAY_REQUEST_DURATION, "count", job=c.JOB_GATEWAY)
     samples = ctx.promql(f"sum {by('engine')} (rate({requests}[5m]))")
     found = []
     for s in sorted(samples, key=lambda s: s.labels.get("engine", "")):

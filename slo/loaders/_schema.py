@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foundation.durations import parse_seconds
+from foundation.promql import parse_selector
 from slo.errors import SpecError
-from slo.promql import Query, SelectorQuery, parse_selector, parse_window_template
+from slo.promql import Query, SelectorQuery, parse_window_template
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from foundation.promql import Matcher, Selector, parse_selector
 from slo.errors import NotSupportedError
-from slo.promql import Matcher, Selector, SelectorQuery, parse_selector
+from slo.promql import SelectorQuery
 
 # SLO plugins whose effect our generator already has (or that do nothing to the rules).
 EQUIVALENT_SLO_PLUGINS: dict[str, str] = {

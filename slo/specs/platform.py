@@ -15,8 +15,9 @@ from fractions import Fraction
 from prometheus_client.utils import floatToGoString
 
 from exporters import contract as c
+from foundation.promql import Matcher, Selector
 from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy
-from slo.promql import Matcher, Selector, SelectorQuery
+from slo.promql import SelectorQuery
 
 OWNER = {"team": "engines"}
 GATEWAY_LATENCY_THRESHOLD = 1.0  # seconds; a bucket boundary of contract.QUERY_BUCKETS
