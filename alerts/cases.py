@@ -16,7 +16,7 @@ from alerts.profiles import TRANSITION_STATES, AlertProfile
 from exporters import contract as c
 from foundation.deployment import Links
 from foundation.durations import format_duration as d
-from foundation.promql import UP
+from foundation.promql import UP, Selector
 
 ORCH = {"job": c.JOB_ORCHESTRATOR, "instance": "127.0.0.1:9101"}
 GW = {"job": c.JOB_GATEWAY, "instance": "127.0.0.1:9102"}
@@ -30,8 +30,7 @@ def node(engine: str, cluster: str, n: str, port: int) -> dict[str, str]:
 
 def series(metric: c.Metric | str, labels: dict[str, str], values: str) -> dict[str, str]:
     name = metric if isinstance(metric, str) else metric.name
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return {"series": f"{name}{{{inner}}}", "values": values}
+    return {"series": Selector.series(name, labels).promql(), "values": values}
 
 
 def hold(value: float | str, samples: int) -> str:

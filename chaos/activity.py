@@ -4,8 +4,9 @@ Chaos Toolkit runs an action and moves on whatever happened; here a signal that 
 that was already gone or a process that kept running makes ``Fault.injected`` false, and the runner
 fails the experiment ("fault not injected") instead of letting a no-op pass as resilience.
 
-Faults that last (a paused pod, a sustained kill) register their undo with the context, and the
-runner's rollbacks run every undo whatever happens next: success, failure, abort or Ctrl-C.
+Faults that last (a paused pod, a sustained kill, a cgroup, a netfilter rule, a stress-ng, a storage
+latency) register their undo with the context before they are applied, and the runner's rollbacks run
+every undo whatever happens next: success, failure, abort or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos import selector
-from chaos.backend import BackendError, ChaosBackend, PodInfo
+from chaos.backend import BackendError, ChaosBackend, PodFault, PodInfo
 from chaos.blast import live_problems
-from chaos.experiment import BlastRadius, Step
+from chaos.experiment import BlastRadius, Step, Stress
 from chaos.fault import Fault
 
 #: How long a signal's effect may take to show (the kernel reaps, the supervisor notices).
 VERIFY_TIMEOUT_S = 5.0
 POLL_S = 0.02
+#: How often a lasting pod fault looks for a restarted process of its pods to follow.
+FOLLOW_S = 0.2
+MIB = 1024 * 1024
 
 
 class BlastRadiusExceeded(RuntimeError):
@@ -381,6 +385,119 @@ def restart_gateway(ctx: Context, step: Step, fault: Fault) -> None:
         fault.error = "the gateway was not replaced by a new process"
 
 
+def _lasting_pod_fault(ctx: Context, step: Step, fault: Fault, apply: Callable[[PodInfo], PodFault]) -> None:
+    """Apply a gray fault to each chosen pod, verify it, keep it on restarted processes, lift it after
+    ``duration_s`` (or at the rollback, whichever comes first)."""
+    assert step.duration_s is not None
+    pods = _pick_pods(ctx, step, fault)
+    fault.pods = tuple(p.pod for p in pods)
+    fault.ts = time.time()
+    handles: list[PodFault] = []
+    followed: list[dict[str, Any]] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    lifted: list[str] = []
+
+    def lift() -> str:
+        stop.set()
+        with lock:
+            if not lifted:
+                results = [h.lift() for h in reversed(handles)]
+                fault.detail["figures"] = {h.pod: h.figures() for h in handles}
+                fault.detail["lift"] = results
+                fault.lifted_ts = fault.lifted_ts or time.time()
+                lifted.append("; ".join(results) or "nothing had been applied")
+            return lifted[0]
+
+    # Registered before anything is applied: a pod that fails half-way is lifted with the others.
+    ctx.register_undo(f"lift {step.action} (step {step.index})", lift)
+    for p in pods:
+        handle = apply(p)
+        handles.append(handle)
+        fault.pids[p.pod] = handle.pid
+        fault.detail.setdefault("mechanism", {})[p.pod] = handle.describe()
+    fault.detail["duration_s"] = step.duration_s
+    fault.detail["params"] = step.params
+    fault.detail["followed"] = followed
+    problems = []
+    for h in handles:
+        try:
+            fault.evidence += h.verify()
+        except BackendError as e:
+            problems.append(f"{h.pod}: {e}")
+    fault.evidence += problems
+    fault.injected = not problems
+    if problems:
+        fault.error = f"{step.action} applied but not in effect: {'; '.join(problems)}"
+        return
+    end = fault.ts + step.duration_s
+
+    def follow_and_lift() -> None:
+        last: dict[str, str] = {}
+        while not stop.wait(FOLLOW_S) and not ctx.stop.is_set() and time.time() < end:
+            try:
+                current = {p.pod: p for p in ctx.backend.pods()}
+            except BackendError:
+                continue
+            for h in handles:
+                p = current.get(h.pod)
+                if p is None or p.pid is None or p.pid == h.pid:
+                    continue
+                try:
+                    note = h.follow(p)
+                except BackendError as e:
+                    note = f"cannot follow pid {p.pid} yet: {e}"
+                if note is not None and last.get(h.pod) != note:
+                    last[h.pod] = note
+                    followed.append({"pod": h.pod, "pid": p.pid, "ts": time.time(), "note": note})
+        if not ctx.stop.is_set() and not stop.is_set():
+            lift()  # the duration is over; an abort or Ctrl-C leaves it to the rollback, at once
+
+    threading.Thread(target=follow_and_lift, name=f"chaos-follow-{step.index}", daemon=True).start()
+
+
+def throttle_cpu(ctx: Context, step: Step, fault: Fault) -> None:
+    """A CPU quota on the pod's cgroup: the node slows down but keeps answering (a gray failure)."""
+    cpus = step.cpus
+    assert cpus is not None
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.throttle_cpu(p.pod, cpus))
+
+
+def limit_memory(ctx: Context, step: Step, fault: Fault) -> None:
+    """A memory cgroup limit: the next query that needs more gets the pod OOM-killed by the kernel."""
+    assert step.memory_mb is not None
+    limit = step.memory_mb * MIB
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.limit_memory(p.pod, limit))
+
+
+def partition(ctx: Context, step: Step, fault: Fault) -> None:
+    """Netfilter drops (or refuses) the pod's traffic: clients, the gateway and probes alike."""
+    reject = bool(step.reject)
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.partition(p.pod, reject=reject))
+
+
+def packet_loss(ctx: Context, step: Step, fault: Fault) -> None:
+    """Netfilter drops a share of the pod's packets at random: retransmissions, i.e. latency."""
+    probability = step.probability
+    assert probability is not None
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.partition(p.pod, probability=probability))
+
+
+def noisy_neighbor(ctx: Context, step: Step, fault: Fault) -> None:
+    """stress-ng workers in the pod's CPU budget, ending by themselves after ``duration_s`` at the latest."""
+    stress, duration = step.stress or Stress(), step.duration_s
+    assert duration is not None
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.noisy_neighbor(
+        p.pod, stress.kind, stress.workers, stress.vm_mb * MIB, step.cpus or 1.0, duration))
+
+
+def slow_storage(ctx: Context, step: Step, fault: Fault) -> None:
+    """Latency before each object-storage read of the node (in-process: see engines/node/faults.py)."""
+    assert step.latency_ms is not None
+    latency = step.latency_ms / 1000
+    _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.slow_storage(p.pod, latency))
+
+
 ACTIONS: dict[str, Action] = {
     "kill_pod": kill_pod,
     "terminate_pod": terminate_pod,
@@ -389,4 +506,10 @@ ACTIONS: dict[str, Action] = {
     "drain_engine": drain_engine,
     "blue_green_upgrade": blue_green_upgrade,
     "restart_gateway": restart_gateway,
+    "throttle_cpu": throttle_cpu,
+    "limit_memory": limit_memory,
+    "partition": partition,
+    "packet_loss": packet_loss,
+    "noisy_neighbor": noisy_neighbor,
+    "slow_storage": slow_storage,
 }

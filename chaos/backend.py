@@ -4,6 +4,11 @@ Actions, rollbacks and the runner talk to this Protocol only. The local backend 
 orchestrator (in process or over its HTTP API); a Kubernetes backend implements the same calls with
 the official client. Every signal goes through the platform's owner of the pods, which refuses pods it
 does not own: chaos never signals a process by itself.
+
+Gray faults (a CPU quota, a memory limit, a partition, packet loss, a noisy neighbour, slow storage)
+come back as a :class:`PodFault`: the backend applies it to one pod, and the handle proves it acts,
+follows the pod to a restarted process and lifts it. A backend that cannot do one raises
+:class:`Unsupported` with the reason, and the step is reported as not injected.
 """
 
 from __future__ import annotations
@@ -68,6 +73,34 @@ class GatewayRestart:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+class PodFault(Protocol):
+    """A lasting fault a backend put on one pod's process."""
+
+    pod: str
+    pid: int  # the process it acts on now (follow() moves it to a restarted one)
+
+    def describe(self) -> str:
+        """The mechanism, e.g. ``cgroup v1 cpu /sys/fs/cgroup/cpu/enginewatch/sales-c1-n1: 0.05 CPU``."""
+        ...
+
+    def verify(self) -> list[str]:
+        """Evidence, read back from the kernel or the node, that it acts now; BackendError when it does not."""
+        ...
+
+    def follow(self, pod: PodInfo) -> str | None:
+        """The pod runs a new process (a restart): put the fault on it too, as a Kubernetes limit would
+        stay on a restarted container. What was done; None when it cannot be done yet (no port yet)."""
+        ...
+
+    def lift(self) -> str:
+        """Remove it (idempotent); what was removed and what it did."""
+        ...
+
+    def figures(self) -> dict[str, Any]:
+        """What it did so far: throttled time, OOM kills, packets dropped, reads delayed ..."""
+        ...
+
+
 @runtime_checkable
 class ChaosBackend(Protocol):
     name: str
@@ -104,4 +137,27 @@ class ChaosBackend(Protocol):
 
     def node_status(self, pod: str) -> dict[str, Any] | None:
         """The node's own view (running and queued queries), None when it does not answer."""
+        ...
+
+    # --- gray faults: each lasts until lifted ----------------------------------------------------------
+
+    def throttle_cpu(self, pod: str, cpus: float) -> PodFault:
+        """At most ``cpus`` CPUs for the pod (a Kubernetes CPU limit): a slow node."""
+        ...
+
+    def limit_memory(self, pod: str, limit_bytes: int) -> PodFault:
+        """A memory limit for the pod: past it the kernel's OOM killer ends it (restart reason oom)."""
+        ...
+
+    def partition(self, pod: str, reject: bool = False, probability: float | None = None) -> PodFault:
+        """Drop (or refuse) the pod's TCP traffic; with ``probability``, drop that share of packets."""
+        ...
+
+    def noisy_neighbor(self, pod: str, kind: str, workers: int, vm_bytes: int, cpus: float,
+                       timeout_s: float) -> PodFault:
+        """stress-ng workers sharing the pod's CPU budget of ``cpus``, for at most ``timeout_s``."""
+        ...
+
+    def slow_storage(self, pod: str, latency_s: float) -> PodFault:
+        """``latency_s`` more before each object-storage read of the pod's node."""
         ...

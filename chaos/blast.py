@@ -16,8 +16,10 @@ from chaos.backend import PodInfo
 from chaos.experiment import BlastRadius
 
 #: Actions that take capacity away. An upgrade adds green before removing blue; a gateway restart
-#: touches no engine node.
-CAPACITY_ACTIONS = frozenset({"kill_pod", "terminate_pod", "pause_pod", "kill_cluster", "drain_engine"})
+#: touches no engine node. A partitioned node is as good as gone, and a memory limit is there to get
+#: it OOM-killed; the other gray faults slow a node down but leave it serving.
+CAPACITY_ACTIONS = frozenset({"kill_pod", "terminate_pod", "pause_pod", "kill_cluster", "drain_engine",
+                              "partition", "limit_memory"})
 #: Actions that take their pods one at a time (a rolling drain replaces each before the next).
 ROLLING_ACTIONS = frozenset({"drain_engine"})
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chaos.verdicts.alerts import AlertObservation
 from exporters import contract as c
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
+from foundation.promql import sel
 
 
 def scrape_counter(url: str, sample_name: str, timeout: float = 2.0) -> dict[tuple[tuple[str, str], ...], float]:
@@ -65,8 +66,8 @@ def node_executions(prom: PrometheusClient, engines: Iterable[str], t0: float, t
 
     The counts a killed node made after its last scrape are lost, so this is a lower bound.
     """
-    names = "|".join(engines)
-    expr = f'{c.QUERY_DURATION.count}{{engine=~"{names}",status="ok"}}[{max(1, int(t1 - t0) + 3)}s]'
+    ok = sel(c.QUERY_DURATION, "count", engine="~" + "|".join(engines), status="ok")
+    expr = f"{ok}[{max(1, int(t1 - t0) + 3)}s]"
     try:
         data = prom._get("/api/v1/query", {"query": expr, "time": repr(t1)})
     except PrometheusUnavailable:
@@ -81,9 +82,9 @@ def node_executions(prom: PrometheusClient, engines: Iterable[str], t0: float, t
 
 def burn_rate_expr(engines: Sequence[str], objective: float, window: str) -> str:
     """The availability burn rate of the engines at the gateway, built from the metric contract."""
-    sel = f'engine=~"{"|".join(engines)}"'
-    bad = f'sum(rate({c.GATEWAY_ERRORS.name}{{{sel},error_type=~"{c.PLATFORM_ERRORS_RE}"}}[{window}]))'
-    total = f"sum(rate({c.GATEWAY_REQUEST_DURATION.count}{{{sel}}}[{window}]))"
+    engine = "~" + "|".join(engines)
+    bad = f"sum(rate({sel(c.GATEWAY_ERRORS, engine=engine, error_type='~' + c.PLATFORM_ERRORS_RE)}[{window}]))"
+    total = f"sum(rate({sel(c.GATEWAY_REQUEST_DURATION, 'count', engine=engine)}[{window}]))"
     return f"(({bad}) or vector(0)) / ({total}) / {1 - objective:.10g}"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,20 @@ SCHEMA_PATH = Path(__file__).with_name("experiment.schema.json")
 FAILOVER_ACTIONS = frozenset({"kill_pod", "pause_pod", "kill_cluster"})
 #: Faults that ask a node to drain: the drain verdict judges them.
 DRAIN_ACTIONS = frozenset({"terminate_pod", "drain_engine"})
+#: Gray faults on pods' processes, on kernel mechanisms (local backend); each lasts ``duration_s``.
+POD_FAULT_ACTIONS = frozenset({"throttle_cpu", "limit_memory", "partition", "packet_loss", "noisy_neighbor",
+                               "slow_storage"})
 #: Faults that may last: kill_* re-kill the restarted processes until ``duration_s`` is over.
-DURABLE_ACTIONS = frozenset({"kill_pod", "kill_cluster", "pause_pod"})
+DURABLE_ACTIONS = frozenset({"kill_pod", "kill_cluster", "pause_pod"}) | POD_FAULT_ACTIONS
+#: The parameters of gray faults, and the actions that take each (the schema requires them there).
+PARAMETERS: dict[str, frozenset[str]] = {
+    "cpus": frozenset({"throttle_cpu", "noisy_neighbor"}),
+    "memory_mb": frozenset({"limit_memory"}),
+    "reject": frozenset({"partition"}),
+    "probability": frozenset({"packet_loss"}),
+    "stress": frozenset({"noisy_neighbor"}),
+    "latency_ms": frozenset({"slow_storage"}),
+}
 
 
 class ExperimentError(ValueError):
@@ -62,6 +74,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Stress:
+    """noisy_neighbor's stress-ng: ``kind`` cpu or vm, ``workers`` of it, ``vm_mb`` each (vm)."""
+
+    kind: str = "cpu"
+    workers: int = 1
+    vm_mb: int = 128
+
+
+@dataclass(frozen=True)
 class Step:
     index: int
     at_s: float
@@ -69,10 +90,26 @@ class Step:
     target: Target
     duration_s: float | None = None
     version: str | None = None
+    cpus: float | None = None  # throttle_cpu: the quota; noisy_neighbor: the budget pod and stress-ng share
+    memory_mb: int | None = None  # limit_memory
+    reject: bool | None = None  # partition: refuse connections (TCP reset) rather than drop them
+    probability: float | None = None  # packet_loss: share of packets dropped, each direction
+    stress: Stress | None = None  # noisy_neighbor
+    latency_ms: float | None = None  # slow_storage: per object-storage read
 
     @property
     def path(self) -> str:
         return f"method[{self.index}]"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The gray-fault parameters the step sets, for plans and journals."""
+        out: dict[str, Any] = {}
+        for name in PARAMETERS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = asdict(value) if isinstance(value, Stress) else value
+        return out
 
 
 @dataclass(frozen=True)
@@ -260,9 +297,11 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
     for i, s in enumerate(data["method"]):
         t = s["target"]
         busy = Busy(t["busy"]["min_in_flight"], t["busy"].get("wait_s", 5.0)) if "busy" in t else None
+        stress = Stress(**s["stress"]) if "stress" in s else None
         method.append(Step(i, float(s["at_s"]), s["action"],
                            Target(t["engine"], t["mode"], t.get("value"), t.get("cluster"), t.get("pod"), busy),
-                           s.get("duration_s"), s.get("version")))
+                           s.get("duration_s"), s.get("version"), s.get("cpus"), s.get("memory_mb"), s.get("reject"),
+                           s.get("probability"), stress, s.get("latency_ms")))
     h = data["hypothesis"]
     alerts = h.get("alerts", {})
     hypothesis = Hypothesis(
@@ -325,6 +364,10 @@ def _semantic_problems(exp: Experiment) -> list[str]:
                             f"{', '.join(sorted(DURABLE_ACTIONS))} take a duration")
         if step.version is not None and step.action != "blue_green_upgrade":
             problems.append(f"{step.path}.version: only blue_green_upgrade takes a version")
+        for name in step.params:
+            if step.action not in PARAMETERS[name]:
+                problems.append(f"{step.path}.{name}: {step.action} does not take it; only "
+                                f"{', '.join(sorted(PARAMETERS[name]))} do")
     h = exp.hypothesis
     if h.failover and not exp.actions & FAILOVER_ACTIONS:
         problems.append(f"hypothesis.failover: no step of the method is one of {sorted(FAILOVER_ACTIONS)}; "

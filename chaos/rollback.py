@@ -1,8 +1,10 @@
 """Rollbacks: always run — after success, failure, abort and Ctrl-C — and each says what it did.
 
-First the undo of every lasting fault (newest first: SIGCONT paused pods, stop sustained kills), then
-the experiment's own rollbacks. A rollback that fails does not stop the next one: leaving the
-platform as we found it matters more than the first error.
+First the undo of every lasting fault (newest first: SIGCONT paused pods, stop sustained kills, remove
+cgroups and netfilter rules, stop stress-ng, reset storage latency), then the experiment's own
+rollbacks. A rollback that fails does not stop the next one: leaving the platform as we found it
+matters more than the first error. What a crash leaves behind (no rollback ran), `enginewatch chaos
+cleanup` removes.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from chaos.activity import Context, run_step
 from chaos.backend import ChaosBackend, EngineInfo, PodInfo
 from chaos.blast import PlannedFault, plan_problems
 from chaos.evidence import AlertWatcher, gateway_requests, node_executions
-from chaos.experiment import Experiment, ExperimentError
+from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, ExperimentError
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
 from chaos.rollback import run_rollbacks
@@ -31,6 +31,7 @@ from chaos.verdicts import PrometheusBudget, local_page_detection, reconcile
 from chaos.verdicts.alerts import DetectionBudget
 from exporters import contract as c
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
+from foundation.promql import sel
 from loadgen.ledger import Ledger
 from loadgen.load import LoadGenerator, LoadSpec
 
@@ -63,12 +64,14 @@ class Plan:
                      f"({kinds}; deadline {exp.load.deadline_s:g}s; at most "
                      f"{_max_queries(exp)} queries)")
         for s in self.steps:
-            extra = "".join(f", {k} {s[k]}" for k in ("duration_s", "version") if s.get(k) is not None)
+            extra = "".join(f", {k} {s[k]}" for k in ("duration_s", "version", *PARAMETERS) if s.get(k) is not None)
             hits = ", ".join(s["pods"]) if s["pods"] else "-"
             lines.append(f"at +{s['at_s']:g}s: {s['action']} on {s['target']}{extra} -> now would hit: {hits}")
         for cond in exp.abort:
             lines.append(f"abort if: {cond.describe()} (checked every {exp.abort_check_every_s:g}s)")
-        lines.append("rollbacks (always): undo lasting faults (SIGCONT paused pods, stop sustained kills)"
+        gray = " and lift gray faults (remove cgroups and netfilter rules, stop stress-ng, reset storage latency)" \
+            if exp.actions & POD_FAULT_ACTIONS else ""
+        lines.append(f"rollbacks (always): undo lasting faults (SIGCONT paused pods, stop sustained kills){gray}"
                      + "".join(f"; {r.action}" + (f" {r.engine}" if r.engine else "") for r in exp.rollbacks))
         br = exp.blast_radius
         lines.append(f"blast radius: at most {br.max_pods} pod(s), keep >= {br.min_ready_nodes_per_engine} ready "
@@ -98,7 +101,7 @@ def plan_against(exp: Experiment, engine_list: list[EngineInfo], pods: list[PodI
         t = step.target
         entry: dict[str, Any] = {"step": step.index, "at_s": step.at_s, "action": step.action,
                                  "target": t.describe(), "duration_s": step.duration_s, "version": step.version,
-                                 "pods": []}
+                                 **step.params, "pods": []}
         result.steps.append(entry)
         if t.engine not in engines:
             result.problems.append(f"{step.path}.target.engine: unknown engine {t.engine!r}")
@@ -308,9 +311,9 @@ def _prometheus_budget(url: str | None, engines: tuple[str, ...], objective: flo
     if not url:
         return None
     window = f"{max(1, round(t1 - t0))}s"
-    sel = f'engine=~"{"|".join(engines)}"'
-    bad = f'sum(increase({c.GATEWAY_ERRORS.name}{{{sel},error_type=~"{c.PLATFORM_ERRORS_RE}"}}[{window}]))'
-    total = f"sum(increase({c.GATEWAY_REQUEST_DURATION.count}{{{sel}}}[{window}]))"
+    engine = "~" + "|".join(engines)
+    bad = f"sum(increase({sel(c.GATEWAY_ERRORS, engine=engine, error_type='~' + c.PLATFORM_ERRORS_RE)}[{window}]))"
+    total = f"sum(increase({sel(c.GATEWAY_REQUEST_DURATION, 'count', engine=engine)}[{window}]))"
     with PrometheusClient(url, timeout=5) as prom:
         try:
             n_bad = _at(prom, f"({bad}) or vector(0)", t1)

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from exporters import contract as c
 from exporters.contract import Metric
-from foundation import promql as fq
-from foundation.promql import LE, Matcher, Part, labels_of
+from foundation.promql import JOB, JOBS, LE, Matcher, Part, check_labels, labels_of, selector
 
 Match = Mapping[str, str]  # label -> value; a Re value matches as a regex
 
@@ -58,12 +57,12 @@ def sel(metric: Metric, part: Part = "", *, match: Match | None = None, scoped: 
 
     ``scoped`` adds the engine and cluster variables for the labels the metric carries.
     """
-    matchers = [Matcher(fq.JOB, "=", fq.JOBS[metric.component])]
+    matchers = [Matcher(JOB, "=", JOBS[metric.component])]
     if scoped:
         matchers += [Matcher(label, "=~", var) for label, var in SCOPE.items() if label in labels_of(metric)]
     matchers += [Matcher(label, "=~" if isinstance(value, Re) else "=", value)
                  for label, value in (match or {}).items()]
-    return fq.selector(metric, part, *matchers).promql(_SEPARATOR)
+    return selector(metric, part, *matchers).promql(_SEPARATOR)
 
 
 def sum_by(by: Sequence[str], expr: str, op: str = "sum") -> str:
@@ -73,7 +72,7 @@ def sum_by(by: Sequence[str], expr: str, op: str = "sum") -> str:
 def rate(metric: Metric, by: Sequence[str] = (), part: Part = "", *, match: Match | None = None,
          fn: str = "rate") -> str:
     """``sum by (by) (rate(selector[$__rate_interval]))`` — the only way the dashboards read counters."""
-    fq.check_labels(metric, by, part)
+    check_labels(metric, by, part)
     if metric.kind == "gauge":
         raise ValueError(f"{metric.name} is a gauge: rate() of it means nothing")
     if metric.kind == "histogram" and not part:
@@ -92,7 +91,7 @@ def gauge(metric: Metric, by: Sequence[str] | None = None, op: str = "sum", *, m
         raise ValueError(f"{metric.name} is a {metric.kind}: aggregate it with rate()")
     if by is None:
         return sel(metric, match=match)
-    fq.check_labels(metric, by)
+    check_labels(metric, by)
     return sum_by(by, sel(metric, match=match), op)
 
 
@@ -118,6 +117,6 @@ def state_index(metric: Metric, states: Sequence[str], by: Sequence[str]) -> str
     The contract's state gauges are 1 for the current state and 0 for the others, one series per
     state; a state timeline wants one series per thing whose value says which state it is in.
     """
-    fq.check_labels(metric, (STATE, *by))
+    check_labels(metric, (STATE, *by))
     terms = [f"{i} * ({sel(metric, match={STATE: s})} == 1)" for i, s in enumerate(states)]
     return sum_by(by, " or ".join(terms), "max")

@@ -22,6 +22,7 @@ from exporters.contract import JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
 from foundation import runstate
 from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
 from foundation.prometheus import PrometheusClient
+from foundation.promql import UP, sel
 
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "engines" / "fleet.yaml"
 
@@ -123,7 +124,7 @@ class Stack:
             rule_files=self.options.boot_rule_files, alertmanager=self.alertmanager.url if self.alertmanager else None,
         ).start()
         with self.prom() as prom:
-            wait_until(lambda: bool(prom.query(f'up{{job="{JOB_ORCHESTRATOR}"}} == 1')), 15,
+            wait_until(lambda: bool(prom.query(f"{sel(UP, job=JOB_ORCHESTRATOR)} == 1")), 15,
                        what="Prometheus to scrape the orchestrator")
 
         self.on_step("engines")

@@ -24,7 +24,7 @@ import yaml
 from foundation import promtool
 from foundation.process import LOOPBACK, ManagedProcess, free_port, wait_until
 from foundation.prometheus import PrometheusClient
-from foundation.promql import parse_selector
+from foundation.promql import Selector, parse_selector
 from slo.errors import DataSourceError
 
 
@@ -38,13 +38,6 @@ class Samples:
     values: np.ndarray
 
 
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{v}"'.replace("\n", "\\n") for k, v in sorted(labels.items()))
-    return "{" + inner + "}"
-
-
 def openmetrics(series: Iterable[Samples]) -> str:
     """OpenMetrics text; series of one name are written together, as the format requires."""
     by_name: dict[str, list[Samples]] = {}
@@ -53,7 +46,7 @@ def openmetrics(series: Iterable[Samples]) -> str:
     lines: list[str] = []
     for name, group in by_name.items():
         for s in group:
-            prefix = name + _labels(s.labels) + " "
+            prefix = Selector.series(name, s.labels).promql() + " "
             ok = np.isfinite(s.values)
             lines.extend(prefix + f"{v!r} {int(t)}" for t, v in zip(s.timestamps[ok].tolist(),
                                                                      s.values[ok].tolist(), strict=True))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from foundation.prometheus import PrometheusClient
+from foundation.promql import Selector
 from slo import series
 from slo.errors import SpecError
 from slo.model import SLO
@@ -109,8 +110,7 @@ def from_prometheus(prom: PrometheusClient, slos: list[SLO], start: float, end: 
         for name, target in ((series.TOTAL, total), (series.ERRORS, errors)):
             for s in prom.query_range(series.selector(name, slo.id), start, end, step):
                 labels = {k: v for k, v in s.labels.items() if k not in ("__name__", series.SLO_LABEL)}
-                key = slo.id + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-                                if labels else "")
+                key = Selector.series(slo.id, labels).promql()
                 ts = pd.to_datetime([p[0] for p in s.points], unit="s", utc=True)
                 target[key] = pd.Series([p[1] * step for p in s.points], index=ts)
     if not total:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from foundation.durations import format_duration
+from foundation.promql import Matcher, Selector
 from slo.model import SLO, EventsSLI, RawSLI, Tier
 from slo.windows import effective_tiers, profile_for
 
@@ -33,8 +34,9 @@ def _ids(slo: SLO) -> dict[str, str]:
     return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
 
 
-def _selector(slo: SLO) -> str:
-    return ", ".join(f'{k}="{v}"' for k, v in _ids(slo).items())
+def _selector(name: str, slo: SLO) -> str:
+    """``name`` narrowed to the SLO's own series, spelled as Sloth spells it (``, `` between matchers)."""
+    return Selector(name, tuple(Matcher(k, "=", v) for k, v in _ids(slo).items())).promql(", ")
 
 
 def _error_ratio(slo: SLO, window: str) -> str:
@@ -59,8 +61,7 @@ def windows(tiers: tuple[Tier, ...]) -> list[int]:
 
 def _condition(slo: SLO, tier: Tier, budget: str) -> str:
     factor = f"{float(tier.burn_rate(slo.period)):g}"
-    sel = _selector(slo)
-    ratios = [f"{RATIO.format(window=format_duration(w))}{{{sel}}}" for w in (tier.short_window, tier.long_window)]
+    ratios = [_selector(RATIO.format(window=format_duration(w)), slo) for w in (tier.short_window, tier.long_window)]
     parts = [f"    max({r} > ({factor} * {budget})) without (sloth_window)" for r in ratios]
     return "(\n" + "\n    and\n".join(parts) + "\n)"
 
@@ -93,28 +94,28 @@ def generate(slo: SLO, spec: str = "prometheus/v1", extra_labels: dict[str, str]
     period = format_duration(slo.period)
     objective = _go_float(_objective(slo))
     budget = repr((100 - float(slo.objective * 100)) / 100)  # as Sloth computes it, digits included
-    sel = _selector(slo)
     five = RATIO.format(window="5m")
     sli_rules = [{"record": RATIO.format(window=format_duration(w)), "expr": _error_ratio(slo, format_duration(w)),
                   "labels": {**labels, **ids, "sloth_window": format_duration(w)}}
                  for w in windows(profile.tiers)]  # recorded whether or not an alert reads them
     # The period's error ratio: the mean of the 5-minute ratios (an average of ratios).
     sli_rules.append({"record": RATIO.format(window=period),
-                      "expr": f"sum_over_time({five}{{{sel}}}[{period}])\n/ ignoring (sloth_window)\n"
-                              f"count_over_time({five}{{{sel}}}[{period}])\n",
+                      "expr": f"sum_over_time({_selector(five, slo)}[{period}])\n/ ignoring (sloth_window)\n"
+                              f"count_over_time({_selector(five, slo)}[{period}])\n",
                       "labels": {**labels, **ids, "sloth_window": period}})
     meta = {**labels, **ids}
     on = "/ on(sloth_id, sloth_slo, sloth_service) group_left"
+    budget_ratio = _selector("slo:error_budget:ratio", slo)
     meta_rules = [
         {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": meta},
         {"record": "slo:error_budget:ratio", "expr": f"vector(1-{objective})", "labels": meta},
         {"record": "slo:time_period:days", "expr": f"vector({slo.period // 86400})", "labels": meta},
         {"record": "slo:current_burn_rate:ratio",
-         "expr": f"{five}{{{sel}}}\n{on}\nslo:error_budget:ratio{{{sel}}}\n", "labels": meta},
+         "expr": f"{_selector(five, slo)}\n{on}\n{budget_ratio}\n", "labels": meta},
         {"record": "slo:period_burn_rate:ratio",
-         "expr": f"{RATIO.format(window=period)}{{{sel}}}\n{on}\nslo:error_budget:ratio{{{sel}}}\n", "labels": meta},
-        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{{{sel}}}",
-         "labels": meta},
+         "expr": f"{_selector(RATIO.format(window=period), slo)}\n{on}\n{budget_ratio}\n", "labels": meta},
+        {"record": "slo:period_error_budget_remaining:ratio",
+         "expr": f"1 - {_selector('slo:period_burn_rate:ratio', slo)}", "labels": meta},
         {"record": "sloth_slo_info", "expr": "vector(1)",
          "labels": {**meta, "sloth_mode": "cli-gen-prom", "sloth_objective": _go_float(float(slo.objective * 100)),
                     "sloth_spec": spec, "sloth_version": "dev"}},

@@ -79,8 +79,7 @@ class CounterSeries:
     role: str  # total | bad | good | other: which events it counts
 
     def promql(self) -> str:
-        inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
-        return f"{self.name}{{{inner}}}" if inner else self.name
+        return Selector.series(self.name, self.labels).promql()
 
 
 @dataclass(frozen=True)

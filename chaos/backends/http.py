@@ -1,7 +1,8 @@
 """The local platform through the orchestrator's HTTP API: for a stack started by `enginewatch up`.
 
 Reads need nothing; mutations carry the admin bearer token from run.json. The gateway is a child of
-the `up` process, so this backend cannot restart it.
+the `up` process, so this backend cannot restart it. Gray faults need the orchestrator in this process
+(cgroups and OOM kills are told to it, the node admin token is its own): they are Unsupported here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodInfo, Unsupported
+from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodFault, PodInfo, Unsupported
 from chaos.backends import _os
 from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 
@@ -89,3 +90,24 @@ class HttpBackend:
         # URLs from the last listing: busy targeting polls this in a tight loop right after one.
         url = self._urls.get(pod) or next((p.url for p in self.pods() if p.pod == pod), None)
         return _os.node_status(url, client=self._client)
+
+    @staticmethod
+    def _in_process_only(action: str) -> Unsupported:
+        return Unsupported(f"{action} needs the orchestrator in this process (it is told about the pod's cgroup "
+                           "and holds the nodes' admin token): run the experiment with --boot, or in a game day")
+
+    def throttle_cpu(self, pod: str, cpus: float) -> PodFault:
+        raise self._in_process_only("throttle_cpu")
+
+    def limit_memory(self, pod: str, limit_bytes: int) -> PodFault:
+        raise self._in_process_only("limit_memory")
+
+    def partition(self, pod: str, reject: bool = False, probability: float | None = None) -> PodFault:
+        raise self._in_process_only("packet_loss" if probability is not None else "partition")
+
+    def noisy_neighbor(self, pod: str, kind: str, workers: int, vm_bytes: int, cpus: float,
+                       timeout_s: float) -> PodFault:
+        raise self._in_process_only("noisy_neighbor")
+
+    def slow_storage(self, pod: str, latency_s: float) -> PodFault:
+        raise self._in_process_only("slow_storage")

@@ -1,7 +1,8 @@
 """The local backend: the embedded orchestrator, in process, and the Stack that owns the gateway.
 
 The orchestrator signals only pods it owns, by PID, and says so in its event log; this backend adds
-nothing of its own to that path.
+nothing of its own to that path. Gray faults (backends/pod_faults.py) act on the PID and port the
+orchestrator reports for one of its pods, read at the moment of injection.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodInfo, Unsupported
-from chaos.backends import _os
+from chaos.backend import BackendError, EngineInfo, GatewayRestart, PodFault, PodInfo, Unsupported
+from chaos.backends import _os, pod_faults
+from chaos.kernel import stress
 from engines.orchestrator import OrchestratorError
 
 if TYPE_CHECKING:
@@ -88,6 +90,42 @@ class LocalBackend:
         except OrchestratorError:
             return None
         return _os.node_status(url, client=self._client)
+
+    # --- gray faults ----------------------------------------------------------------------------------
+
+    def _owned(self, pod: str) -> tuple[int, int | None]:
+        """PID and port of the pod's current process, from the orchestrator that started it."""
+        try:
+            snapshot = self.orchestrator.pod(pod)
+        except OrchestratorError as e:
+            raise BackendError(str(e)) from None
+        if snapshot.pid is None:
+            raise BackendError(f"pod {pod!r} has no running process (state {snapshot.state})")
+        return snapshot.pid, snapshot.port
+
+    def throttle_cpu(self, pod: str, cpus: float) -> PodFault:
+        pid, _ = self._owned(pod)
+        return pod_faults.CpuThrottle(pod, pid, cpus)
+
+    def limit_memory(self, pod: str, limit_bytes: int) -> PodFault:
+        pid, _ = self._owned(pod)
+        return pod_faults.MemoryLimit(self.orchestrator, pod, pid, limit_bytes)
+
+    def partition(self, pod: str, reject: bool = False, probability: float | None = None) -> PodFault:
+        pid, port = self._owned(pod)
+        if port is None:
+            raise BackendError(f"pod {pod!r} has not reported its port yet")
+        return pod_faults.PortFault(pod, pid, port, reject, probability)
+
+    def noisy_neighbor(self, pod: str, kind: str, workers: int, vm_bytes: int, cpus: float,
+                       timeout_s: float) -> PodFault:
+        pid, _ = self._owned(pod)
+        spec = stress.StressSpec(kind, workers, timeout_s, vm_bytes)
+        return pod_faults.NoisyNeighbor(pod, pid, spec, cpus, self.orchestrator.state_dir / "chaos")
+
+    def slow_storage(self, pod: str, latency_s: float) -> PodFault:
+        pid, _ = self._owned(pod)
+        return pod_faults.StorageLatency(self.orchestrator, pod, pid, latency_s)
 
     @staticmethod
     def _operation(call: Any) -> dict[str, Any]:

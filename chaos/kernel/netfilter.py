@@ -6,7 +6,8 @@ loopback every packet is locally generated, so OUTPUT sees each direction of a c
 hooking INPUT as well would apply a loss probability twice.
 
 - drop: both directions dropped: connects time out, established connections stall (a partition).
-- reject: packets to the port answered with a TCP reset (connection refused), packets from it dropped.
+- reject: packets to the port answered with a TCP reset (connection refused); packets from it dropped,
+  the resets excepted.
 - probability P: each packet of either direction dropped with probability P (``-m statistic``): loss
   that TCP hides behind retransmissions, i.e. latency.
 
@@ -53,8 +54,11 @@ class PortRule:
         comment = ["-m", "comment", "--comment", f"{PROJECT} {self.label}".strip()]
         to_port = ["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), *statistic, *comment]
         from_port = ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), *statistic, *comment]
-        verdict = ["-j", "REJECT", "--reject-with", "tcp-reset"] if self.reject else ["-j", "DROP"]
-        return [to_port + verdict, from_port + ["-j", "DROP"]]
+        if self.reject:
+            # The resets REJECT sends come from the port too: the rule for its packets must let them by.
+            return [to_port + ["-j", "REJECT", "--reject-with", "tcp-reset"],
+                    from_port + ["!", "--tcp-flags", "RST", "RST", "-j", "DROP"]]
+        return [to_port + ["-j", "DROP"], from_port + ["-j", "DROP"]]
 
     def jump_rules(self) -> list[list[str]]:
         return [["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), "-j", CHAIN],

@@ -140,3 +140,19 @@ def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
     for reason in journal.reasons():
         console.print(f"  - {reason}", markup=False)
     return 0 if journal.passed else EXIT_FAILED
+
+
+@app.command("cleanup")
+def cleanup() -> None:
+    """Remove every cgroup and netfilter rule a crashed chaos run left behind, and say what was removed."""
+    from chaos.cleanup import cleanup as clean_up
+
+    report = clean_up()
+    for line in report.removed:
+        console.print(f"removed {line}", markup=False, highlight=False, soft_wrap=True)
+    for line in report.skipped:
+        console.print(f"skipped {line}", markup=False, highlight=False, soft_wrap=True, style="dim")
+    if report.problems:
+        fail("chaos cleanup left something behind", code=EXIT_FAILED, problems=report.problems)
+    if not report.removed:
+        console.print("nothing to clean up: no cgroup or netfilter rule of enginewatch's is left")

@@ -7,6 +7,7 @@ way — correctly — whichever builder or parser produced the selector.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,6 +63,12 @@ class Matcher:
 class Selector:
     metric: str
     matchers: tuple[Matcher, ...] = ()
+
+    @classmethod
+    def series(cls, name: str, labels: Mapping[str, str]) -> Selector:
+        """Exactly one series, ``name{a="x",b="y"}`` with its labels in name order: the notation of
+        promtool's input series and of OpenMetrics samples, whose strings escape as PromQL's do."""
+        return cls(name, tuple(Matcher(k, "=", v) for k, v in sorted(labels.items())))
 
     def promql(self, separator: str = ",") -> str:
         """``metric{a="b",c=~"d"}``; ``separator`` joins the matchers (the dashboards use ``", "``)."""

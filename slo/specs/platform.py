@@ -15,7 +15,7 @@ from fractions import Fraction
 from prometheus_client.utils import floatToGoString
 
 from exporters import contract as c
-from foundation.promql import Matcher, Selector
+from foundation.promql import Matcher, Selector, selector
 from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy
 from slo.promql import SelectorQuery
 
@@ -36,7 +36,7 @@ KNOWN_ENGINE = Matcher("engine", "!=", c.UNKNOWN_ENGINE)
 
 
 def platform_errors(metric: c.Metric, *matchers: Matcher, types: str = c.PLATFORM_ERRORS_RE) -> Selector:
-    return Selector(metric.name, (Matcher("error_type", "=~", types), *matchers))
+    return selector(metric, "", Matcher("error_type", "=~", types), *matchers)
 
 
 def platform_slos() -> list[SLO]:
@@ -46,7 +46,7 @@ def platform_slos() -> list[SLO]:
         SLO(
             service="gateway", name="availability", objective=Fraction(999, 1000),
             description="Client queries answered without a platform error (user errors do not count).",
-            sli=EventsSLI(total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (KNOWN_ENGINE,))),
+            sli=EventsSLI(total=SelectorQuery(selector(c.GATEWAY_REQUEST_DURATION, "count", KNOWN_ENGINE)),
                           bad=SelectorQuery(platform_errors(c.GATEWAY_ERRORS, KNOWN_ENGINE)), group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="GatewayAvailabilityBudgetBurn"),
         ),
@@ -54,16 +54,16 @@ def platform_slos() -> list[SLO]:
             service="gateway", name="latency", objective=Fraction(99, 100),
             description=f"Successful client queries answered within {GATEWAY_LATENCY_THRESHOLD:g} s.",
             sli=EventsSLI(
-                total=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.count, (ok, KNOWN_ENGINE))),
-                good=SelectorQuery(Selector(c.GATEWAY_REQUEST_DURATION.bucket, (
-                    ok, KNOWN_ENGINE, le(c.GATEWAY_REQUEST_DURATION, GATEWAY_LATENCY_THRESHOLD)))),
+                total=SelectorQuery(selector(c.GATEWAY_REQUEST_DURATION, "count", ok, KNOWN_ENGINE)),
+                good=SelectorQuery(selector(c.GATEWAY_REQUEST_DURATION, "bucket", ok, KNOWN_ENGINE,
+                                            le(c.GATEWAY_REQUEST_DURATION, GATEWAY_LATENCY_THRESHOLD))),
                 group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="GatewayLatencyBudgetBurn"),
         ),
         SLO(
             service="query-core", name="availability", objective=Fraction(999, 1000),
             description="Queries admitted by engine nodes that finish without a platform error.",
-            sli=EventsSLI(total=SelectorQuery(Selector(c.QUERY_DURATION.count)),
+            sli=EventsSLI(total=SelectorQuery(selector(c.QUERY_DURATION, "count")),
                           bad=SelectorQuery(platform_errors(c.QUERY_ERRORS, types=c.EXECUTION_ERRORS_RE)),
                           group_by=("engine",)),
             labels=dict(OWNER), alerting=Alerting(name="QueryCoreAvailabilityBudgetBurn"),
@@ -72,10 +72,10 @@ def platform_slos() -> list[SLO]:
             service="control-plane", name="engine-start-latency", objective=Fraction(95, 100),
             description=f"Engine starts that succeed within {ENGINE_START_THRESHOLD:g} s.",
             sli=EventsSLI(
-                total=SelectorQuery(Selector(c.ENGINE_OPERATION_DURATION.count, (start,))),
-                good=SelectorQuery(Selector(c.ENGINE_OPERATION_DURATION.bucket, (
-                    start, Matcher("outcome", "=", "success"),
-                    le(c.ENGINE_OPERATION_DURATION, ENGINE_START_THRESHOLD))))),
+                total=SelectorQuery(selector(c.ENGINE_OPERATION_DURATION, "count", start)),
+                good=SelectorQuery(selector(c.ENGINE_OPERATION_DURATION, "bucket", start,
+                                            Matcher("outcome", "=", "success"),
+                                            le(c.ENGINE_OPERATION_DURATION, ENGINE_START_THRESHOLD)))),
             labels=dict(OWNER),
             # Starts are rare: an idle control plane is normal, not missing data.
             alerting=Alerting(name="EngineStartLatencyBudgetBurn", no_data=NoDataPolicy(enabled=False)),
