@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.verdicts.alerts import AlertObservation
 from exporters import contract as c
+from foundation.alertmanager import AlertmanagerClient, AlertmanagerUnavailable
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
 from foundation.promql import sel
 
@@ -67,15 +68,14 @@ def node_executions(prom: PrometheusClient, engines: Iterable[str], t0: float, t
     The counts a killed node made after its last scrape are lost, so this is a lower bound.
     """
     ok = sel(c.QUERY_DURATION, "count", engine="~" + "|".join(engines), status="ok")
-    expr = f"{ok}[{max(1, int(t1 - t0) + 3)}s]"
     try:
-        data = prom._get("/api/v1/query", {"query": expr, "time": repr(t1)})
+        found = prom.samples(ok, int(t1 - t0) + 3, t1)
     except PrometheusUnavailable:
         return None
     out: dict[str, float] = {}
-    for series in data.get("result", []):
-        engine = series["metric"].get("engine", "")
-        points = [(float(t), float(v)) for t, v in series.get("values", []) if float(t) >= t0 - 2]
+    for series in found:
+        engine = series.labels.get("engine", "")
+        points = [(t, v) for t, v in series.points if t >= t0 - 2]
         out[engine] = out.get(engine, 0.0) + counter_increase(points, t0)
     return out
 
@@ -120,7 +120,11 @@ class AlertWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Short timeouts: a poll must never hold up the experiment's clock.
         self._client = httpx.Client(timeout=2.0)
+        self._prometheus = PrometheusClient(prometheus_url or "http://127.0.0.1:0", timeout=2.0, client=self._client)
+        self._alertmanager = AlertmanagerClient(alertmanager_url or "http://127.0.0.1:0", timeout=2.0,
+                                                client=self._client)
         self.errors: list[str] = []
 
     @property
@@ -147,18 +151,16 @@ class AlertWatcher:
         now = time.time()
         if self.prometheus_url:
             try:
-                r = self._client.get(f"{self.prometheus_url}/api/v1/alerts")
-                for a in r.json()["data"]["alerts"]:
-                    if a.get("state") == "firing":
-                        self._note(a["labels"], a.get("annotations", {}), parse_ts(a.get("activeAt")), None, now)
-            except (httpx.HTTPError, ValueError, KeyError) as e:
+                for a in self._prometheus.alerts():
+                    if a.state == "firing":
+                        self._note(a.labels, a.annotations, parse_ts(a.active_at), None, now)
+            except PrometheusUnavailable as e:
                 self._error(f"prometheus alerts: {e}")
         if self.alertmanager_url:
             try:
-                r = self._client.get(f"{self.alertmanager_url}/api/v2/alerts", params={"active": "true"})
-                for a in r.json():
-                    self._note(a["labels"], a.get("annotations", {}), None, now, now)
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+                for alert in self._alertmanager.alerts():
+                    self._note(alert.labels, alert.annotations, None, now, now)
+            except AlertmanagerUnavailable as e:
                 self._error(f"alertmanager alerts: {e}")
 
     def _error(self, message: str) -> None:
@@ -185,10 +187,8 @@ class AlertWatcher:
         if not self.prometheus_url:
             return {}
         try:
-            r = httpx.get(f"{self.prometheus_url}/api/v1/rules", params={"type": "alert"}, timeout=2.0)
-            return {rule["name"]: float(rule.get("duration", 0) or 0)
-                    for g in r.json()["data"]["groups"] for rule in g["rules"]}
-        except (httpx.HTTPError, ValueError, KeyError):
+            return {rule.name: rule.duration for rule in self._prometheus.rules() if rule.type == "alerting"}
+        except PrometheusUnavailable:
             return {}
 
     def observations(self, since: float = 0.0) -> list[AlertObservation]:

@@ -14,6 +14,7 @@ import httpx
 import yaml
 
 from enginewatch.binary_server import BinaryServer, ServerError
+from foundation.alertmanager import AlertmanagerClient
 from foundation.process import LOOPBACK
 from foundation.promtool import ToolMissing
 from foundation.promtool import find as _find
@@ -80,10 +81,8 @@ class AlertmanagerServer(BinaryServer):
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
         """GET /api/v2/status: version, uptime, the loaded configuration and cluster status."""
-        r = httpx.get(f"{self.url}/api/v2/status", timeout=timeout)
-        r.raise_for_status()
-        result: dict[str, Any] = r.json()
-        return result
+        with AlertmanagerClient(self.url, timeout=timeout) as api:
+            return api.status()
 
 
 def locate(name: str) -> Path:

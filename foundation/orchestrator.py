@@ -27,6 +27,7 @@ class OrchestratorAPIError(RuntimeError):
 class OrchestratorUnavailable(OrchestratorAPIError):
     def __init__(self, url: str, message: str) -> None:
         self.url = url
+        self.reason = message
         self.body = {}
         super().__init__(f"orchestrator at {url}: {message}")
 

@@ -84,6 +84,7 @@ class Rule:
     last_error: str
     state: str | None  # alerting rules only: "inactive", "pending" or "firing"
     labels: dict[str, str]
+    duration: float = 0.0  # alerting rules only: the ``for`` hold, in seconds
 
 
 @dataclass(frozen=True)
@@ -236,8 +237,15 @@ class PrometheusClient:
         data = self._get("/api/v1/rules")
         return [Rule(group=g["name"], file=g.get("file", ""), name=r["name"], type=r["type"],
                      query=r["query"], health=r.get("health", ""), last_error=r.get("lastError", ""),
-                     state=r.get("state"), labels=r.get("labels", {}))
+                     state=r.get("state"), labels=r.get("labels", {}), duration=float(r.get("duration") or 0))
                 for g in data["groups"] for r in g["rules"]]
+
+    def samples(self, selector: str, seconds: float, time: Timestamp) -> list[Series]:
+        """The raw samples of ``selector`` in the ``seconds`` before ``time`` (a range-vector instant query):
+        every scrape as it was stored, for counts that a rate() would extrapolate."""
+        data = self._get("/api/v1/query", {"query": f"{selector}[{max(1, math.ceil(seconds))}s]", "time": _ts(time)})
+        return [Series(labels=s["metric"], points=[(float(t), _float(v)) for t, v in s.get("values", [])])
+                for s in data.get("result", [])]
 
     def alerts(self) -> list[Alert]:
         """Pending and firing alerts as Prometheus sees them (before Alertmanager's grouping)."""

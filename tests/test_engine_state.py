@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -23,8 +22,9 @@ from exporters.contract import (
     RESTART_REASONS,
 )
 from exporters.engine_state import EngineStateExporter
+from foundation.promtool import find as find_tool
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 
 
 def _pod(name: str, cluster: str, ready: bool) -> PodSnapshot:

@@ -9,7 +9,6 @@ is ours and stopped by PID; every load is bounded in queries and in time.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -34,13 +33,14 @@ from exporters.contract import (
     GATEWAY_UPSTREAM_UP,
 )
 from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
+from foundation.promtool import find as find_tool
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(120)
 
 ENGINE = "sales"
 TOKEN = "test-admin-token-" + uuid.uuid4().hex
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 # A scan of the 1M-row fact table: long enough (tens of ms) that nodes have queries in flight.
 SCAN = "SELECT l_returnflag, count(*), sum(l_quantity) FROM lineitem GROUP BY 1 ORDER BY 1"
 CLUSTERS = {"c1": ("n1", "n2"), "c2": ("n1", "n2")}

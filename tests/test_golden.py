@@ -11,8 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.contract import ALL, GATEWAY_ONLY_ERROR_TYPES, NODE_STATES, QUERY_CORE_ERROR_TYPES, QUERY_KINDS, STATUSES
 from exporters.golden import QueryServiceMetrics, render
+from foundation.promtool import find as find_tool
 
-PROMTOOL = "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 NODE_METRICS = [m for m in ALL if m.component == "node"]

@@ -21,9 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from engines.storage import ensure_storage
 from exporters.contract import PLATFORM_ERROR_TYPES
 from foundation.process import ManagedProcess, python_module, wait_until
+from foundation.promtool import find as find_tool
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
-PROMTOOL = "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"

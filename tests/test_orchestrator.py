@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,11 +40,12 @@ from exporters.contract import (
     ENGINE_STATES,
 )
 from foundation.process import wait_until
+from foundation.promtool import find as find_tool
 
 pytestmark = pytest.mark.timeout(120)
 
 ENGINE = "sales"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 FLEET = {
     "engines": [{"name": ENGINE, "type": "S", "nodes_per_cluster": 1, "clusters": 2, "min_clusters": 1,
                  "max_clusters": 3, "version": "v1"}],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import pytest
 import yaml
 
 from foundation.deployment import SLOS, runbook_name
+from foundation.promtool import find as find_tool
 from slo import load_paths, platform_slos, rules, series
 from slo.promql import selectors_in
 from tests.test_slo_loaders import SLOTH, SLOTH_EXAMPLES
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = str(find_tool("promtool"))
 
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,7 @@ from enginewatch.cli.console import App, console, fail, print_table
 from enginewatch.cli.engine import engine_app
 from enginewatch.cli.gameday import gameday
 from enginewatch.cli.runbook import runbook
+from foundation.orchestrator import OrchestratorAPIError, OrchestratorClient, OrchestratorUnavailable
 
 app = App(help="Observability and SRE toolkit for cloud data-warehouse engines.")
 
@@ -30,10 +31,12 @@ def status(orchestrator: OrchestratorOpt = None,
     """Engines, clusters and pods with their states."""
     url = options.url(orchestrator, "orchestrator", "--orchestrator")
     try:
-        engines = httpx.get(f"{url}/v1/engines", timeout=5).raise_for_status().json()
-        pods = httpx.get(f"{url}/v1/pods", timeout=5).raise_for_status().json()
-    except httpx.HTTPError as e:
-        fail(f"orchestrator at {url} unreachable: {e}", code=1)
+        with OrchestratorClient(url, client=httpx.Client(timeout=5)) as api:
+            engines, pods = api.engines(), api.pods()
+    except OrchestratorUnavailable as e:
+        fail(f"orchestrator at {url} unreachable: {e.reason}", code=1)
+    except OrchestratorAPIError as e:
+        fail(str(e), code=1)
     if as_json:
         console.print_json(json.dumps({"engines": engines, "pods": pods}))
         return
