@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEB_PKGS := prometheus prometheus-alertmanager chromium
+DEB_PKGS := prometheus prometheus-alertmanager chromium iptables stress-ng
 
 .PHONY: demo test test-unit bootstrap debs lint bench clean
 
@@ -27,6 +27,8 @@ debs:
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	PATH="$$PATH:/usr/sbin:/sbin" command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v stress-ng >/dev/null || missing="$$missing stress-ng"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

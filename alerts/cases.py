@@ -271,6 +271,28 @@ def memory_saturation(p: AlertProfile) -> list[Case]:
     return [fire, silent]
 
 
+def query_running_too_long(p: AlertProfile) -> list[Case]:
+    i = p.interval
+    bound = int(p.long_query_s)
+    fires_at = bound // i + 1 + p.long_query_for // i  # samples: first above the bound, then held for `for:`
+    eval_at = (fires_at + 1) * i
+    total = fires_at + 10
+    short = bound // i  # samples of a query that ends at the bound: 0, i, ..., bound - i, then a new one
+    fire = Case(pl.ENGINE_QUERY_RUNNING_TOO_LONG, "a scan on n1 runs on and on; n2 serves short queries", [
+        series(c.OLDEST_RUNNING_QUERY, node("sales", "c1", "n1", 9001), ramp(0, i, total)),
+        series(c.OLDEST_RUNNING_QUERY, node("sales", "c1", "n2", 9002), hold(0.2, total)),
+    ], eval_at, [Expected({"engine": "sales", "cluster": "c1", "node": "n1", "pod": "sales-c1-n1"}, (
+        f"The longest query on node sales-c1-n1 of engine sales, cluster c1, has been executing for {eval_at}s "
+        f"(bound {p.long_query_s:g}s): it holds a query slot that other queries queue for. `enginewatch queries "
+        "--engine sales --running` names it; `enginewatch queries kill ID` cancels it."))],
+        quiet_at=(fires_at - 1) * i)
+    silent = Case(pl.ENGINE_QUERY_RUNNING_TOO_LONG, "queries one after another, each ending below the bound", [
+        series(c.OLDEST_RUNNING_QUERY, node("sales", "c1", "n1", 9001),
+               " ".join(ramp(0, i, short) for _ in range(total // short + 1))),
+    ], eval_at)
+    return [fire, silent]
+
+
 def target_absent(p: AlertProfile) -> list[Case]:
     i = p.interval
     total = p.absent_for // i + 10
@@ -291,7 +313,7 @@ def target_absent(p: AlertProfile) -> list[Case]:
 
 BUILDERS: tuple[CaseBuilder, ...] = (
     node_down, crash_looping, *(stuck(s) for s in TRANSITION_STATES), no_healthy_upstream, failover_storm,
-    slots_saturated, queue_growing, memory_saturation, target_absent,
+    slots_saturated, queue_growing, memory_saturation, query_running_too_long, target_absent,
 )
 
 

@@ -38,7 +38,9 @@ GATEWAY_FAILOVER_STORM = "GatewayFailoverStorm"
 ENGINE_QUERY_SLOTS_SATURATED = "EngineQuerySlotsSaturated"
 ENGINE_QUEUE_GROWING = "EngineQueueGrowing"
 ENGINE_MEMORY_SATURATION = "EngineMemorySaturation"
+ENGINE_NODE_LATENCY_OUTLIER = "EngineNodeLatencyOutlier"
 EXPORTER_TARGET_ABSENT = "ExporterTargetAbsent"
+ENGINE_QUERY_RUNNING_TOO_LONG = "EngineQueryRunningTooLong"
 
 
 def stuck_alert_name(state: str) -> str:
@@ -180,6 +182,77 @@ def engine_memory_saturation(p: AlertProfile) -> AlertRule:
     )
 
 
+# --- gray failures -------------------------------------------------------------------------------------
+
+NODE_SCOPE = ("engine", "cluster", "node", "pod")
+
+
+def _mean(metric: c.Metric, window: int, **labels: str) -> str:
+    """Mean of a histogram per node over the window: sum / count of its rates."""
+    total = f"sum {by(*NODE_SCOPE)} (rate({sel(metric, 'sum', **labels)}[{d(window)}]))"
+    count = f"sum {by(*NODE_SCOPE)} (rate({sel(metric, 'count', **labels)}[{d(window)}]))"
+    return f"{total}\n  /\n  {count}"
+
+
+def _outlier(mean: str, ratio: float, floor: float) -> str:
+    """A node whose mean exceeds ``ratio`` times its cluster's fastest node, and ``floor``.
+
+    The fastest node, not the median: in a cluster of two the median is half the slow node itself.
+    A cluster of one has no peer, and its node is never an outlier (it is its own minimum).
+    """
+    return (f"(\n  {mean}\n)\n> {on('engine', 'cluster')} group_left ()\nclamp_min(\n"
+            f"  {ratio:g} * min {by('engine', 'cluster')} (\n  {mean}\n  ),\n  {floor:g}\n)")
+
+
+def engine_node_latency_outlier(p: AlertProfile) -> AlertRule:
+    # Four views of one gray failure, any of which is enough:
+    # - the gateway holds the node out as a latency outlier for most of the window: the signal that
+    #   persists once traffic has moved away (an ejected node has no load, so it looks fast again);
+    # - its health checks at the gateway take far longer than its peers' (starved, swapping, a partition
+    #   that drops packets), also where the gateway may not eject (its max share of a cluster);
+    # - its lookups take far longer than its peers' (slow storage reads, which health checks never touch);
+    # - its cgroup's CPU quota throttles it in most periods: slow by construction, and on a machine whose
+    #   every node is starved for CPU the one signal that still tells the throttled node from its peers.
+    w = p.outlier_window
+    ejected = sel(c.GATEWAY_UPSTREAM_EJECTED, job=GATEWAY, reason="latency")
+    held_out = f"max {by(*NODE_SCOPE)} (avg_over_time({ejected}[{d(w)}])) >= {p.outlier_ejected_share:g}"
+    probes = _outlier(_mean(c.GATEWAY_PROBE_DURATION, w, job=GATEWAY), p.outlier_ratio, p.outlier_probe_floor)
+    lookups = _outlier(_mean(c.QUERY_DURATION, w, job=NODE, kind="lookup", status="ok"), p.outlier_ratio,
+                       p.outlier_lookup_floor)
+    throttled = (f"max {by(*NODE_SCOPE)} (\n  rate({sel(c.CPU_THROTTLED_PERIODS, job=NODE)}[{d(w)}])\n  /\n"
+                 f"  rate({sel(c.CPU_PERIODS, job=NODE)}[{d(w)}])\n) > {p.outlier_throttled_ratio:g}")
+    expr = f"{held_out}\nor\n{probes}\nor\n{lookups}\nor\n{throttled}"
+    return AlertRule(
+        ENGINE_NODE_LATENCY_OUTLIER, expr, "warning",
+        "An engine node answers far more slowly than its cluster peers.",
+        "Node {{ $labels.pod }} of engine {{ $labels.engine }}, cluster {{ $labels.cluster }}, has answered far "
+        f"more slowly than its cluster peers for {d(p.outlier_for)}: the gateway holds it out of routing as a "
+        f"latency outlier, its health checks or lookups take over {p.outlier_ratio:g} times those of the "
+        f"fastest peer, or its CPU quota throttles it in over {p.outlier_throttled_ratio:.0%} of its periods. Its "
+        "cluster serves with less capacity and its queries are slow: it may be CPU throttled, starved, "
+        "partitioned or reading slow storage.",
+        dash.GATEWAY, NODE_SCOPE, p.outlier_for,
+    )
+
+
+# --- queries ------------------------------------------------------------------------------------------
+
+def engine_query_running_too_long(p: AlertProfile) -> AlertRule:
+    # Per node, not per query: a query id is no label. The node's history names the query
+    # (GET /queries/running), and the runbook reads it from there.
+    scope = ("engine", "cluster", "node", "pod")
+    oldest = f"max {by(*scope)} ({sel(c.OLDEST_RUNNING_QUERY, job=NODE)})"
+    return AlertRule(
+        ENGINE_QUERY_RUNNING_TOO_LONG, f"{oldest} > {p.long_query_s:g}", "warning",
+        "A query has been running on an engine node for longer than expected.",
+        "The longest query on node {{ $labels.pod }} of engine {{ $labels.engine }}, cluster {{ $labels.cluster }}, "
+        f'has been executing for {{{{ $value | printf "%.0f" }}}}s (bound {p.long_query_s:g}s): it holds a query '
+        "slot that other queries queue for. `enginewatch queries --engine {{ $labels.engine }} --running` names "
+        "it; `enginewatch queries kill ID` cancels it.",
+        dash.QUERY_CORE, scope, p.long_query_for,
+    )
+
+
 # --- monitoring itself --------------------------------------------------------------------------------
 
 def exporter_target_absents(p: AlertProfile) -> tuple[AlertRule, ...]:
@@ -208,6 +281,8 @@ def groups(profile: AlertProfile) -> list[RuleGroup]:
         RuleGroup("enginewatch-gateway", (gateway_no_healthy_upstream(p), gateway_failover_storm(p))),
         RuleGroup("enginewatch-saturation", (engine_query_slots_saturated(p), engine_queue_growing(p),
                                              engine_memory_saturation(p))),
+        RuleGroup("enginewatch-gray-failures", (engine_node_latency_outlier(p),)),
+        RuleGroup("enginewatch-queries", (engine_query_running_too_long(p),)),
         RuleGroup("enginewatch-targets", exporter_target_absents(p)),
     ]
 

@@ -35,7 +35,18 @@ class AlertProfile:
     queue_for: int = 0
     memory_ratio: float = 0.9
     memory_for: int = 0
+    # A node's latency against its cluster's fastest node: health checks at the gateway, and lookups.
+    outlier_window: int = 0
+    outlier_ratio: float = 5.0
+    outlier_probe_floor: float = 0.05  # seconds: a mean health check slower than this, and ratio x the fastest
+    outlier_lookup_floor: float = 0.1  # seconds: the same for the node's mean lookup
+    outlier_ejected_share: float = 0.5  # of the window spent ejected by the gateway as a latency outlier
+    outlier_throttled_ratio: float = 0.5  # of the node's CPU periods in which its cgroup's quota throttled it
+    outlier_for: int = 0
     absent_for: int = 0
+    #: A query executing longer than this (seconds) holds a slot that others queue for.
+    long_query_s: float = 0.0
+    long_query_for: int = 0
 
     def __post_init__(self) -> None:
         if set(self.stuck_for) != set(TRANSITION_STATES):
@@ -60,7 +71,11 @@ PROFILES: dict[str, AlertProfile] = {
         slots_ratio=0.9, slots_for=10,
         queue_window=30, queue_for=10,
         memory_ratio=0.9, memory_for=10,
+        # A throttled node under load must page within a minute: half a 30 s window out, then 10 s.
+        outlier_window=30, outlier_for=10,
         absent_for=10,
+        # The local query timeout is 30 s: a third of it is long for a warehouse query on a laptop.
+        long_query_s=10, long_query_for=2,
     ),
     "production": AlertProfile(
         name="production", interval=_PRODUCTION.evaluation_interval,
@@ -72,7 +87,9 @@ PROFILES: dict[str, AlertProfile] = {
         slots_ratio=0.9, slots_for=900,
         queue_window=300, queue_for=600,
         memory_ratio=0.9, memory_for=600,
+        outlier_window=300, outlier_for=600,
         absent_for=600,
+        long_query_s=900, long_query_for=60,
     ),
 }
 

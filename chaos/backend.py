@@ -80,7 +80,7 @@ class PodFault(Protocol):
     pid: int  # the process it acts on now (follow() moves it to a restarted one)
 
     def describe(self) -> str:
-        """The mechanism, e.g. ``cgroup v1 cpu /sys/fs/cgroup/cpu/enginewatch/sales-c1-n1: 0.05 CPU``."""
+        """The mechanism, e.g. ``cgroup v1 cpu /sys/fs/cgroup/cpu/enginewatch/sales-c1-n1@4711: 0.05 CPU``."""
         ...
 
     def verify(self) -> list[str]:

@@ -20,7 +20,7 @@ from chaos.verdicts.alerts import AlertObservation
 from exporters import contract as c
 from foundation.alertmanager import AlertmanagerClient, AlertmanagerUnavailable
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
-from foundation.promql import sel
+from foundation.promql import Matcher, Selector, sel
 
 
 def scrape_counter(url: str, sample_name: str, timeout: float = 2.0) -> dict[tuple[tuple[str, str], ...], float]:
@@ -212,3 +212,29 @@ class AlertWatcher:
         with self._lock:
             return sorted({name for (name, _), e in self._seen.items()
                            if (e["active_at"] if e["active_at"] is not None else e["first_seen"]) < before})
+
+
+#: Prometheus' own series of active alerts, one sample per evaluation while an alert is firing.
+FIRING_ALERTS = Selector("ALERTS", (Matcher("alertstate", "=", "firing"),))
+AlertSamples = list[tuple[dict[str, str], list[float]]]
+
+
+def firing_alerts(prometheus_url: str | None, start: float, end: float,
+                  lookback_s: float = 10.0) -> tuple[AlertSamples, frozenset[str], float] | None:
+    """Every ``ALERTS{alertstate="firing"}`` series' sample times in ``[start - lookback_s, end)``, the
+    dead man's switch rules (``vector(1)``: firing by design), and the evaluation interval the samples
+    show; None when Prometheus cannot be asked. The look-back tells an alert that starts firing in the
+    window from one that was firing already."""
+    if not prometheus_url or end <= start:
+        return None
+    try:
+        with PrometheusClient(prometheus_url, timeout=5) as prom:
+            found = prom.samples(FIRING_ALERTS.promql(), end - start + lookback_s, end)
+            switches = frozenset(r.name for r in prom.rules()
+                                 if r.type == "alerting" and r.query.replace(" ", "") == "vector(1)")
+    except PrometheusUnavailable:
+        return None
+    series = [(dict(s.labels), [t for t, _ in s.points if t < end]) for s in found]
+    steps = sorted(b - a for _, ts in series for a, b in zip(ts, ts[1:], strict=False) if b > a)
+    interval = steps[len(steps) // 2] if steps else 1.0
+    return [s for s in series if s[1]], switches, interval

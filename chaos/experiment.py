@@ -96,10 +96,22 @@ class Step:
     probability: float | None = None  # packet_loss: share of packets dropped, each direction
     stress: Stress | None = None  # noisy_neighbor
     latency_ms: float | None = None  # slow_storage: per object-storage read
+    #: The same fault ``repeat`` times, ``gap_s`` apart (see ``offsets``): one fault is one sample, and
+    #: a p99 over one sample is an anecdote.
+    repeat: int = 1
+    gap_s: float | None = None
 
     @property
     def path(self) -> str:
         return f"method[{self.index}]"
+
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """Planned start of each repetition, from the start of the load: the next one starts ``gap_s``
+        after the previous one stopped acting (its ``duration_s``, none for an instant fault). At run
+        time a repetition also waits for the engine's capacity to come back, so these are the earliest."""
+        period = (self.duration_s or 0.0) + (self.gap_s or 0.0)
+        return tuple(self.at_s + r * period for r in range(self.repeat))
 
     @property
     def params(self) -> dict[str, Any]:
@@ -143,6 +155,11 @@ class Hypothesis:
     recovery_within_s: float | None = None
     expect_alerts: tuple[ExpectedAlert, ...] = ()
     forbid_alerts: tuple[str, ...] = ()
+    #: Alerts that may fire in the steady state before the first fault without failing it as a false
+    #: page (name, and labels that must match).
+    background_alerts: tuple[ExpectedAlert, ...] = ()
+    #: impact: time_to_mitigate_s (limit), mitigated_share (of the pre-fault routing share), window_s.
+    impact: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -301,7 +318,8 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
         method.append(Step(i, float(s["at_s"]), s["action"],
                            Target(t["engine"], t["mode"], t.get("value"), t.get("cluster"), t.get("pod"), busy),
                            s.get("duration_s"), s.get("version"), s.get("cpus"), s.get("memory_mb"), s.get("reject"),
-                           s.get("probability"), stress, s.get("latency_ms")))
+                           s.get("probability"), stress, s.get("latency_ms"),
+                           repeat=int(s.get("repeat", 1)), gap_s=s.get("gap_s")))
     h = data["hypothesis"]
     alerts = h.get("alerts", {})
     hypothesis = Hypothesis(
@@ -316,6 +334,10 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
         expect_alerts=tuple(ExpectedAlert(a["name"], dict(a.get("labels", {})), a.get("within_s"), a.get("within"))
                             for a in alerts.get("expect", [])),
         forbid_alerts=tuple(alerts.get("forbid", [])),
+        background_alerts=tuple(ExpectedAlert(a) if isinstance(a, str) else ExpectedAlert(a["name"],
+                                                                                         dict(a.get("labels", {})))
+                                for a in alerts.get("background", [])),
+        impact=dict(h.get("impact", {})),
     )
     abort = data.get("abort", {})
     conditions = []
@@ -364,10 +386,11 @@ def _semantic_problems(exp: Experiment) -> list[str]:
                             f"{', '.join(sorted(DURABLE_ACTIONS))} take a duration")
         if step.version is not None and step.action != "blue_green_upgrade":
             problems.append(f"{step.path}.version: only blue_green_upgrade takes a version")
+        problems += _repeat_problems(step, exp.load.duration_s)
         for name in step.params:
             if step.action not in PARAMETERS[name]:
-                problems.append(f"{step.path}.{name}: {step.action} does not take it; only "
-                                f"{', '.join(sorted(PARAMETERS[name]))} do")
+                problems.append(f"{step.path}.{name}: {step.action} does not take it "
+                                f"(only {', '.join(sorted(PARAMETERS[name]))})")
     h = exp.hypothesis
     if h.failover and not exp.actions & FAILOVER_ACTIONS:
         problems.append(f"hypothesis.failover: no step of the method is one of {sorted(FAILOVER_ACTIONS)}; "
@@ -379,6 +402,20 @@ def _semantic_problems(exp: Experiment) -> list[str]:
         if alert.within_s is None and alert.within is None:
             problems.append(f"hypothesis.alerts.expect[{i}]: needs within_s or within: page_detection")
     return problems
+
+
+def _repeat_problems(step: Step, load_s: float) -> list[str]:
+    if step.repeat == 1:
+        return [f"{step.path}.gap_s: only a repeated step (repeat > 1) takes a gap"] if step.gap_s is not None else []
+    if step.gap_s is None:
+        return [f"{step.path}.repeat: {step.repeat} repetitions need gap_s, the recovery gap between them"]
+    if step.action in ("blue_green_upgrade", "restart_gateway", "drain_engine"):
+        return [f"{step.path}.repeat: {step.action} is an operation, not a fault to sample; it cannot repeat"]
+    last = step.offsets[-1]
+    if last >= load_s:
+        return [f"{step.path}.repeat: repetition {step.repeat} would start at {last:g}s, not before the end of "
+                f"the load (load.duration_s: {load_s:g}); lengthen the load, or lower repeat or gap_s"]
+    return []
 
 
 def parse_experiment(data: Any, source: str = "<experiment>") -> Experiment:

@@ -28,6 +28,8 @@ class Fault:
     #: Queries running or queued on each hit pod just before the fault (its own /status).
     in_flight: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    #: Which repetition of its step (0-based; a step with ``repeat: K`` makes K faults).
+    repetition: int = 0
 
     @property
     def end_ts(self) -> float:

@@ -1,7 +1,9 @@
 """The hypothesis, judged: from what was observed to the verdicts an experiment passes or fails on.
 
 Every verdict is computed whatever the hypothesis says (the report shows the figures); the hypothesis
-decides which criteria are judged. Each fault's injection is always judged.
+decides which criteria are judged. Each fault's injection is always judged, and so is the steady state
+before the first fault (no alert may fire there) whenever Prometheus could be asked. A step repeated K
+times gets one failover and one impact verdict over its K faults: they pool the samples.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from chaos.verdicts import (
     drain_verdict,
     failover_verdict,
     faults_verdict,
+    impact_verdict,
     queries_verdict,
     recovery_verdict,
+    steady_state_verdict,
 )
 from chaos.verdicts.reconcile import duplicates
 
@@ -45,22 +49,42 @@ class Observation:
     reconciliation: dict[str, Any] = field(default_factory=dict)
     prometheus_budget: PrometheusBudget | None = None
     detection: DetectionBudget | None = None
+    #: ALERTS{alertstate="firing"} over the steady state: (labels, sample times) per series; None when
+    #: Prometheus could not be asked.
+    steady_alerts: list[tuple[dict[str, str], list[float]]] | None = None
+    always_firing: frozenset[str] = frozenset()  # dead man's switch rules
+    evaluation_interval_s: float = 1.0
 
 
 def evaluate(exp: Experiment, obs: Observation) -> list[Verdict]:
     h = exp.hypothesis
     verdicts = [
-        faults_verdict(obs.faults),
+        faults_verdict(obs.faults, {s.index: s.repeat for s in exp.method}),
         queries_verdict(obs.ledger, sent=obs.sent, lost_max=h.lost_queries, failed_max=h.failed_queries,
                         failed_read_max=h.failed_read_queries, p99_max_s=h.p99_latency_s),
     ]
+    first_fault = min((f.ts for f in obs.faults), default=obs.t1)
+    verdicts.append(steady_state_verdict(obs.steady_alerts or [], obs.t0, first_fault,
+                                         background=h.background_alerts, always_firing=obs.always_firing,
+                                         interval_s=obs.evaluation_interval_s,
+                                         watched=obs.steady_alerts is not None))
+    by_step: dict[int, list[Fault]] = {}
     for fault in obs.faults:
-        if fault.action in FAILOVER_ACTIONS:
-            verdicts.append(failover_verdict(obs.ledger, obs.events, fault, goals=h.failover or None,
-                                             duplicates=duplicates(obs.reconciliation, fault.engine)))
-        elif fault.action in DRAIN_ACTIONS:
-            verdicts.append(drain_verdict(obs.ledger, obs.events, fault, grace_s=obs.grace_s,
-                                          goals=h.drain if h.drain else None))
+        by_step.setdefault(fault.step, []).append(fault)
+    for faults in by_step.values():
+        if faults[0].action in FAILOVER_ACTIONS:
+            verdicts.append(failover_verdict(obs.ledger, obs.events, faults, goals=h.failover or None,
+                                             duplicates=duplicates(obs.reconciliation, faults[0].engine)))
+        elif faults[0].action in DRAIN_ACTIONS:
+            verdicts += [drain_verdict(obs.ledger, obs.events, fault, grace_s=obs.grace_s,
+                                       goals=h.drain if h.drain else None) for fault in faults]
+    for step, faults in by_step.items():
+        injected = [f for f in faults if f.injected]
+        if injected:
+            others = [f for f in obs.faults if f.step != step]
+            verdicts.append(impact_verdict(obs.ledger, obs.events, injected, alerts=obs.alerts,
+                                           expected=h.expect_alerts, others=others, t0=obs.t0, t1=obs.t1,
+                                           goals=h.impact or None))
     verdicts.append(recovery_verdict(obs.events, obs.faults, obs.ready_at_start, obs.desired,
                                      within_s=h.recovery_within_s))
     verdicts.append(budget_verdict(obs.ledger, exp.slo.objective, exp.slo.period_s, obs.t0, obs.t1,

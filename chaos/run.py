@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ from chaos.abort import AbortMonitor
 from chaos.activity import Context, run_step
 from chaos.backend import ChaosBackend, EngineInfo, PodInfo
 from chaos.blast import PlannedFault, plan_problems
-from chaos.evidence import AlertWatcher, gateway_requests, node_executions
-from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, ExperimentError
+from chaos.evidence import AlertWatcher, firing_alerts, gateway_requests, node_executions
+from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, ExperimentError, Step
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
 from chaos.rollback import run_rollbacks
@@ -36,6 +36,9 @@ from loadgen.ledger import Ledger
 from loadgen.load import LoadGenerator, LoadSpec
 
 STEADY_TIMEOUT_S = 60.0
+#: How long a repetition waits for its engine's capacity to come back from the previous one.
+REPEAT_RECOVERY_S = 15.0
+REPEAT_SEED_STRIDE = 7919
 
 
 @dataclass
@@ -64,8 +67,11 @@ class Plan:
                      f"({kinds}; deadline {exp.load.deadline_s:g}s; at most "
                      f"{_max_queries(exp)} queries)")
         for s in self.steps:
-            extra = "".join(f", {k} {s[k]}" for k in ("duration_s", "version", *PARAMETERS) if s.get(k) is not None)
+            extra = "".join(f", {k} {_shown(s[k])}" for k in ("duration_s", "version", *PARAMETERS)
+                            if s.get(k) is not None)
             hits = ", ".join(s["pods"]) if s["pods"] else "-"
+            if s.get("repeat", 1) > 1:
+                extra += f", {s['repeat']} times, {s['gap_s']:g}s apart after recovery"
             lines.append(f"at +{s['at_s']:g}s: {s['action']} on {s['target']}{extra} -> now would hit: {hits}")
         for cond in exp.abort:
             lines.append(f"abort if: {cond.describe()} (checked every {exp.abort_check_every_s:g}s)")
@@ -78,6 +84,12 @@ class Plan:
                      f"node(s) per engine" + (" (engine outage allowed)" if br.allow_engine_outage else ""))
         lines += [f"problem: {p}" for p in self.problems]
         return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):  # a nested parameter, e.g. noisy_neighbor's stress
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 def _max_queries(exp: Experiment) -> int:
@@ -102,6 +114,8 @@ def plan_against(exp: Experiment, engine_list: list[EngineInfo], pods: list[PodI
         entry: dict[str, Any] = {"step": step.index, "at_s": step.at_s, "action": step.action,
                                  "target": t.describe(), "duration_s": step.duration_s, "version": step.version,
                                  **step.params, "pods": []}
+        if step.repeat > 1:
+            entry.update(repeat=step.repeat, gap_s=step.gap_s)
         result.steps.append(entry)
         if t.engine not in engines:
             result.problems.append(f"{step.path}.target.engine: unknown engine {t.engine!r}")
@@ -128,7 +142,22 @@ def plan_against(exp: Experiment, engine_list: list[EngineInfo], pods: list[PodI
         planned.append(PlannedFault(step.index, step.action, t.engine, tuple(hit)))
     ready = {name: e.ready_nodes for name, e in engines.items()}
     result.problems += plan_problems(planned, ready, exp.blast_radius)
+    result.problems += _repeat_radius_problems(exp, pods, {p for f in planned for p in f.pods})
     return result
+
+
+def _repeat_radius_problems(exp: Experiment, pods: list[PodInfo], planned: set[str]) -> list[str]:
+    """A repeated step selects again each time (a killed pod is in crash-loop backoff, the busiest node
+    moves): any of its candidates may be hit, and ``max_pods`` counts them all."""
+    may_hit = set(planned)
+    for step in exp.method:
+        if step.repeat > 1 and step.action not in ("kill_cluster", "restart_gateway"):
+            may_hit |= {p.pod for p in selector.candidates(step.target, pods)}
+    if len(planned) > exp.blast_radius.max_pods or len(may_hit) <= exp.blast_radius.max_pods:
+        return []  # the first case is plan_problems' to report
+    repeated = next(s for s in exp.method if s.repeat > 1)
+    return [f"blast_radius.max_pods: {repeated.path} repeats and may hit any of {len(may_hit)} pods "
+            f"({', '.join(sorted(may_hit))}), more than {exp.blast_radius.max_pods}; pin target.pod or raise max_pods"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -229,11 +258,13 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
         journal.load_t0 = time.time()
         load_thread.start()
         monitor.start(journal.load_t0)
-        for step in sorted(exp.method, key=lambda s: s.at_s):
-            if ctx.stop.wait(max(0.0, journal.load_t0 + step.at_s - time.time())):
-                break
-            say(f"+{step.at_s:g}s {step.action} {step.target.describe()}")
-            fault = run_step(ctx, step)
+        for step, repetition in _schedule(exp, journal, ctx, desired, say):
+            label = f" [{repetition + 1}/{step.repeat}]" if step.repeat > 1 else ""
+            say(f"+{time.time() - journal.load_t0:.3g}s {step.action} {step.target.describe()}{label}")
+            # Each repetition draws its own seeded choice among idle candidates, so that repeated kills
+            # spread over the pods instead of driving one into crash-loop backoff.
+            fault = run_step(replace(ctx, seed=ctx.seed + REPEAT_SEED_STRIDE * repetition), step)
+            fault.repetition = repetition
             journal.faults.append(fault)
             say(("  injected: " + "; ".join(fault.evidence)) if fault.injected
                 else f"  NOT injected: {fault.error}")
@@ -270,6 +301,54 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
     if interrupted:
         raise Interrupted(journal)
     return journal
+
+
+def _schedule(exp: Experiment, journal: Journal, ctx: Context, desired: dict[str, int],
+              say: Callable[[str], None]) -> Iterator[tuple[Step, int]]:
+    """(step, repetition) in the order they fire, each yielded when its time has come.
+
+    A step fires at its offset; each further repetition once the previous one stopped acting and its
+    engine has its capacity back (bounded: at worst the live blast-radius check refuses the fault),
+    ``gap_s`` after that — so that every repetition meets a recovered engine, as the first did. None
+    starts after the load ended: a missing repetition is reported by the faults verdict.
+    """
+    load_end = journal.load_t0 + exp.load.duration_s
+    due = {s.index: journal.load_t0 + s.at_s for s in exp.method}
+    done = {s.index: 0 for s in exp.method}
+    steps = {s.index: s for s in exp.method}
+    while True:
+        waiting = [i for i in due if done[i] < steps[i].repeat]
+        if not waiting:
+            return
+        i = min(waiting, key=lambda k: (due[k], steps[k].at_s, k))
+        step, repetition = steps[i], done[i]
+        if ctx.stop.wait(max(0.0, due[i] - time.time())):
+            return
+        if repetition:
+            back = _capacity_back(ctx, step.target.engine, desired, min(load_end, time.time() + REPEAT_RECOVERY_S))
+            if not back and not ctx.stop.is_set():
+                say(f"  {step.target.engine} not back to {desired.get(step.target.engine)} ready nodes: going on")
+            if ctx.stop.wait(step.gap_s or 0.0):
+                return
+        if time.time() >= load_end:
+            say(f"  {step.path}: the load ended before repetition {repetition + 1} of {step.repeat}")
+            done[i] = step.repeat
+            continue
+        yield step, repetition
+        done[i] += 1
+        last = journal.faults[-1] if journal.faults else None
+        # The next repetition's wait starts when this one stops acting.
+        due[i] = (last.ts if last is not None and last.ts else time.time()) + (step.duration_s or 0.0)
+
+
+def _capacity_back(ctx: Context, engine: str, desired: dict[str, int], deadline: float) -> bool:
+    want = desired.get(engine, 0)
+    while True:
+        state = next((e for e in ctx.backend.engines() if e.name == engine), None)
+        if state is not None and state.ready_nodes >= want:
+            return True
+        if time.time() >= deadline or ctx.stop.wait(0.05):
+            return False
 
 
 def _wait_recovery(backend: ChaosBackend, desired: dict[str, int], timeout_s: float,
@@ -361,6 +440,10 @@ def _finish(exp: Experiment, platform: Platform, journal: Journal, ledger: Ledge
             platform.prometheus_url, exp.load.engines, exp.slo.objective, exp.slo.period_s, journal.load_t0,
             journal.load_t1),
         detection=_detection(exp))
+    steady = firing_alerts(platform.prometheus_url, journal.load_t0,
+                           min((f.ts for f in journal.faults), default=journal.load_t1))
+    if steady is not None:
+        obs.steady_alerts, obs.always_firing, obs.evaluation_interval_s = steady
     journal.verdicts = evaluate(exp, obs)
     journal.ended = time.time()
     if interrupted:

@@ -1,4 +1,5 @@
-"""The local stack: platform (orchestrator, pods, gateway) plus Prometheus, Alertmanager, SLO service.
+"""The local stack: platform (orchestrator, pods, gateway) plus Prometheus, Alertmanager, SLO service,
+and (``StackOptions.logs``) a Loki-API log store with a shipper tailing every component's JSON log.
 
 One object starts the components in dependency order and stops them in reverse, by PID, whatever
 happened in between; `enginewatch up`, `enginewatch gameday` and the tests all use it.
@@ -7,6 +8,7 @@ happened in between; `enginewatch up`, `enginewatch gameday` and the tests all u
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import shutil
 import tempfile
@@ -18,8 +20,9 @@ from types import TracebackType
 from engines.orchestrator import Orchestrator, load_fleet
 from engines.storage import ensure_storage
 from enginewatch.prometheus import PrometheusServer
-from exporters.contract import JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
 from foundation import runstate
+from foundation.logs import json_handler
 from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
 from foundation.prometheus import PrometheusClient
 from foundation.promql import UP, sel
@@ -53,6 +56,8 @@ class StackOptions:
     gateway_env: dict[str, str] = field(default_factory=dict)
     gateway_args: Sequence[str] = ()
     write_run_state: bool = True
+    #: Collect every component's JSON log into a log store speaking Loki's API (enginewatch.logstore).
+    logs: bool = False
 
 
 class Stack:
@@ -73,6 +78,10 @@ class Stack:
         self.alertmanager = None  # enginewatch.alertmanager.AlertmanagerServer when configured
         self.slo_service: ManagedProcess | None = None
         self.slo_service_url = ""
+        self.logstore: ManagedProcess | None = None
+        self.loki_url = ""
+        self.shipper = None  # enginewatch.logship.LogShipper when logs are collected
+        self._orchestrator_log: logging.Handler | None = None
         self._lock = runstate.StackLock() if self.options.write_run_state else None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -102,6 +111,9 @@ class Stack:
         token_file = self.state_dir / "admin-token"
         write_atomic(token_file, self.admin_token)
         token_file.chmod(0o600)
+        if self.options.logs:
+            self.on_step("log store")
+            self._start_logs()
 
         self.on_step("orchestrator")
         self.orchestrator = Orchestrator(self.fleet, self.state_dir / "orchestrator", storage_dir=storage,
@@ -136,7 +148,8 @@ class Stack:
             "gateway",
             python_module("engines.gateway", "--topology", str(self.orchestrator.topology_path),
                           "--port", "0", "--port-file", str(port_file),
-                          "--admin-token-file", str(token_file), *self.options.gateway_args),
+                          "--admin-token-file", str(token_file),
+                          "--node-token-file", str(self.orchestrator.node_token_path), *self.options.gateway_args),
             log_path=self.state_dir / "gateway.log", env=self.options.gateway_env,
         ).start()
         wait_until(lambda: port_file.exists() or not self.gateway.alive, 30, what="gateway to listen")  # type: ignore[union-attr]
@@ -153,6 +166,11 @@ class Stack:
             self.prometheus.targets[JOB_SLO_SERVICE] = self.slo_service_url
         self.prometheus.reload()
         self._load_rules()
+        if self.options.logs:
+            from enginewatch.logship import LogShipper
+            from foundation.loki import LokiClient
+
+            self.shipper = LogShipper(LokiClient(self.loki_url), self._log_sources).start()
         if self.options.write_run_state:
             self.run_state().save()
         return self
@@ -173,6 +191,46 @@ class Stack:
             self.on_step("rules")
             self.prometheus.rule_files = [*self.options.boot_rule_files, *self.options.rule_files]
             self.prometheus.reload()
+
+    def _start_logs(self) -> None:
+        port_file = self.state_dir / "logstore.port"
+        self.logstore = ManagedProcess(
+            "logstore", python_module("enginewatch.logstore", "--port", "0", "--port-file", str(port_file)),
+            log_path=self.state_dir / "logstore.log").start()
+        wait_until(lambda: port_file.exists() or not self.logstore.alive, 30,  # type: ignore[union-attr]
+                   what="log store to listen")
+        if not self.logstore.alive:
+            raise RuntimeError(f"log store exited at start:\n{self.logstore.log_tail()}")
+        self.loki_url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        # The orchestrator runs in this process: its lines go to a file of their own, shipped like the rest.
+        self._orchestrator_log = json_handler("orchestrator", open(self.state_dir / "orchestrator.log", "a"))  # noqa: SIM115
+        orchestrator_log = logging.getLogger("engines.orchestrator")
+        orchestrator_log.addHandler(self._orchestrator_log)
+        orchestrator_log.setLevel(logging.INFO)
+
+    def _log_sources(self) -> dict[Path, dict[str, str]]:
+        """Every log file of the stack and its stream labels (pods: their topology, as SD gives metrics)."""
+        sources = {self.state_dir / "gateway.log": {"job": JOB_GATEWAY},
+                   self.state_dir / "slo-service.log": {"job": JOB_SLO_SERVICE},
+                   self.state_dir / "orchestrator.log": {"job": JOB_ORCHESTRATOR}}
+        if self.orchestrator is not None:
+            logs = self.orchestrator.state_dir / "logs"
+            for p in self.orchestrator.pods():
+                sources[logs / f"{p.pod}.log"] = {"job": JOB_NODE, "engine": p.engine, "cluster": p.cluster,
+                                                  "node": p.node, "pod": p.pod}
+        return sources
+
+    def _stop_logs(self) -> None:
+        if self.shipper is not None:
+            self.shipper.stop()  # the last lines (a drain's, a stop's) are shipped before the store goes
+            self.shipper.loki.close()
+            self.shipper = None
+        if self._orchestrator_log is not None:
+            logging.getLogger("engines.orchestrator").removeHandler(self._orchestrator_log)
+            self._orchestrator_log.close()
+            self._orchestrator_log = None
+        if self.logstore is not None:
+            self.logstore.stop(grace=5)
 
     def _start_slo_service(self) -> None:
         port_file = self.state_dir / "slo-service.port"
@@ -203,7 +261,8 @@ class Stack:
             "gateway",
             python_module("engines.gateway", "--topology", str(self.orchestrator.topology_path),
                           "--port", str(port), "--port-file", str(port_file),
-                          "--admin-token-file", str(self.state_dir / "admin-token"), *self.options.gateway_args),
+                          "--admin-token-file", str(self.state_dir / "admin-token"),
+                          "--node-token-file", str(self.orchestrator.node_token_path), *self.options.gateway_args),
             log_path=self.state_dir / "gateway.log", env=self.options.gateway_env,
         ).start()
         wait_until(lambda: port_file.exists() or not self.gateway.alive, 30, what="gateway to listen")  # type: ignore[union-attr]
@@ -224,6 +283,8 @@ class Stack:
             steps.append(lambda: self.gateway.stop(grace=5))  # type: ignore[union-attr]
         if self.orchestrator:
             steps.append(self.orchestrator.stop)
+        if self.options.logs:
+            steps.append(self._stop_logs)
         for step in steps:
             with contextlib.suppress(Exception):
                 step()
@@ -247,7 +308,7 @@ class Stack:
 
     def pids(self) -> list[int]:
         """Every process of the stack: for tests proving that nothing is left behind."""
-        pids = [p.pid for p in (self.gateway, self.slo_service) if p and p.pid]
+        pids = [p.pid for p in (self.gateway, self.slo_service, self.logstore) if p and p.pid]
         pids += [s.pid for s in (self.prometheus, self.alertmanager) if s and s.pid]
         if self.orchestrator:
             pids += [p["pid"] for p in self.orchestrator_pods() if p.get("pid")]
@@ -266,4 +327,5 @@ class Stack:
             prometheus=self.prometheus_url,
             alertmanager=self.alertmanager.url if self.alertmanager else "",
             slo_service=self.slo_service_url, admin_token=self.admin_token, engines=self.engines,
+            loki=self.loki_url,
         )

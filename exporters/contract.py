@@ -28,7 +28,7 @@ PLATFORM_ERROR_TYPES: tuple[str, ...] = (
     "unavailable",  # no healthy node, node draining, connection refused/reset
     "overloaded",  # slots and queue full (503 + Retry-After)
     "oom",  # query core ran out of memory
-    "canceled",  # canceled by the platform (drain grace expired, shutdown)
+    "canceled",  # canceled by the platform (drain grace expired, shutdown) or killed by an operator
     "internal",  # anything else that is the platform's fault
 )
 ERROR_TYPES: tuple[str, ...] = USER_ERROR_TYPES + PLATFORM_ERROR_TYPES
@@ -54,6 +54,10 @@ OPERATIONS: tuple[str, ...] = ("start", "stop", "resize", "upgrade", "drain_node
 OUTCOMES: tuple[str, ...] = ("success", "failure")
 #: Why the orchestrator restarted a pod.
 RESTART_REASONS: tuple[str, ...] = ("killed", "crashed", "exited", "unhealthy", "requested", "oom")
+#: Why the gateway took a node out of routing: connection refused (nothing listens), health checks
+#: unanswered (hung, unreachable), or health checks answered far more slowly than by the node's cluster
+#: peers (a gray failure: throttled, starved, swapping).
+EJECTION_REASONS: tuple[str, ...] = ("refused", "unresponsive", "latency")
 #: Circuit breaker positions, as the value of gateway_circuit_breaker_state.
 BREAKER_STATES: dict[str, int] = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -66,6 +70,9 @@ QUERY_BUCKETS: tuple[float, ...] = (
 )
 QUEUE_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 OPERATION_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+# A health check answers in a millisecond; its timeout is a quarter second, and a check that timed out
+# is observed at its timeout, so the top buckets hold the hung and the starved.
+PROBE_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 # Job names in the Prometheus configuration that `enginewatch up` generates.
 JOB_NODE = "engine-node"
@@ -167,6 +174,23 @@ CPU_UTILIZATION = Metric(
     "engine_cpu_utilization_ratio", "gauge", "ratio",
     "CPU used by the node process, as a share of one core (0 to 1 per core).", "saturation", "node",
 )
+# CFS bandwidth control of the cgroup the node process is in (a Kubernetes CPU limit): the counters of
+# the cgroup's cpu.stat, read at scrape time, as cAdvisor's container_cpu_cfs_* series are.
+CPU_PERIODS = Metric(
+    "engine_cpu_periods_total", "counter", "periods",
+    "CPU quota enforcement periods (CFS) in which the node's cgroup had runnable threads; 0 without a quota.",
+    "saturation", "node",
+)
+CPU_THROTTLED_PERIODS = Metric(
+    "engine_cpu_throttled_periods_total", "counter", "periods",
+    "CPU quota enforcement periods in which the node's cgroup used up its quota and was throttled.",
+    "saturation", "node",
+)
+CPU_THROTTLED = Metric(
+    "engine_cpu_throttled_seconds_total", "counter", "seconds",
+    "Time the node's cgroup spent throttled by its CPU quota: runnable, but not allowed to run.",
+    "saturation", "node",
+)
 MEMORY_USED = Metric(
     "engine_memory_used_bytes", "gauge", "bytes",
     "Resident memory of the node process.", "saturation", "node",
@@ -184,13 +208,20 @@ NODE_STATE = Metric(
     "Lifecycle state of the node: 1 for the current state, 0 for the others.",
     "state", "node", ("state",), _values(state=NODE_STATES),
 )
+OLDEST_RUNNING_QUERY = Metric(
+    "engine_oldest_running_query_seconds", "gauge", "seconds",
+    "How long the longest-running query of the node has been executing in its query slot (0 when none "
+    "runs); which query it is, the node's query history says (GET /queries/running).",
+    "saturation", "node",
+)
 
 # --- gateway: the client's view ---------------------------------------------------------------------
 
 GATEWAY_REQUEST_DURATION = Metric(
     "gateway_request_duration_seconds", "histogram", "seconds",
-    "Time from the client's request to the gateway's response, retries included.",
-    "latency", "gateway", ("engine", "status"), _values(status=STATUSES), QUERY_BUCKETS,
+    "Time from the client's request to the gateway's response, retries included, by query kind (the "
+    "client's hint, or the node's classifier applied at the gateway).",
+    "latency", "gateway", ("engine", "kind", "status"), _values(kind=QUERY_KINDS, status=STATUSES), QUERY_BUCKETS,
 )
 GATEWAY_ERRORS = Metric(
     "gateway_errors_total", "counter", "requests",
@@ -226,6 +257,23 @@ GATEWAY_UPSTREAM_REQUESTS = Metric(
     "Attempts sent by the gateway to nodes, by outcome (ok, error, refused, timeout).",
     "traffic", "gateway", ("engine", "cluster", "outcome"),
     _values(outcome=("ok", "error", "refused", "timeout")),
+)
+
+GATEWAY_PROBE_DURATION = Metric(
+    "gateway_upstream_probe_duration_seconds", "histogram", "seconds",
+    "Time a node took to answer the gateway's health check (GET /readyz); a check that timed out counts "
+    "at its timeout, a refused connection not at all.",
+    "latency", "gateway", ("engine", "cluster", "node", "pod"), {}, PROBE_BUCKETS,
+)
+GATEWAY_EJECTIONS = Metric(
+    "gateway_upstream_ejections_total", "counter", "ejections",
+    "Nodes the gateway took out of routing, by reason (refused, unresponsive, latency outlier).",
+    "errors", "gateway", ("engine", "cluster", "node", "pod", "reason"), _values(reason=EJECTION_REASONS),
+)
+GATEWAY_UPSTREAM_EJECTED = Metric(
+    "gateway_upstream_ejected", "gauge", "boolean",
+    "1 while the gateway keeps the node out of routing for this reason, 0 for the other reasons.",
+    "state", "gateway", ("engine", "cluster", "node", "pod", "reason"), _values(reason=EJECTION_REASONS),
 )
 
 # --- control plane: the orchestrator (kube-state-metrics of engines) ---------------------------------
@@ -266,6 +314,12 @@ ENGINE_POD_DRAINS = Metric(
 ENGINE_POD_READY = Metric(
     "engine_pod_ready", "gauge", "boolean", "1 when the pod passes its readiness check.",
     "state", "control_plane", ("engine", "cluster", "pod"),
+)
+ENGINE_CONSUMED_UNITS = Metric(
+    "engine_consumed_units_total", "counter", "units",
+    "Consumption units of an engine's nodes: node-seconds of running pods times the per-hour rate of "
+    "their node type (what the engine costs).",
+    "traffic", "control_plane", ("engine", "type"),
 )
 
 # --- SLO service: its own golden signals (the service that reports everyone else's) ----------------

@@ -70,6 +70,7 @@ def render() -> str:
     out.append(f"- queries: {', '.join(map(str, c.QUERY_BUCKETS))}")
     out.append(f"- queue: {', '.join(map(str, c.QUEUE_BUCKETS))}")
     out.append(f"- operations: {', '.join(map(str, c.OPERATION_BUCKETS))}")
+    out.append(f"- gateway health checks: {', '.join(map(str, c.PROBE_BUCKETS))}")
     return "\n".join(out) + "\n"
 
 

@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from exporters.cgroup import CgroupCpuCollector, ThrottleAccount, cpu_cgroup
 from exporters.contract import (
     CPU_UTILIZATION,
     MEMORY_LIMIT,
     MEMORY_USED,
     NODE_STATE,
     NODE_STATES,
+    OLDEST_RUNNING_QUERY,
     QUERY_CORE_ERROR_TYPES,
     QUERY_DURATION,
     QUERY_ERRORS,
@@ -120,7 +124,7 @@ class QueryServiceMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, *, process: psutil.Process | None = None,
-                 cpu_window_s: float = 1.0) -> None:
+                 cpu_window_s: float = 1.0, throttling: ThrottleAccount | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
 
@@ -146,10 +150,18 @@ class QueryServiceMetrics:
         state = _gauge(NODE_STATE, r)
         self._states: dict[str, Gauge] = {s: state.labels(state=s) for s in NODE_STATE.label_values["state"]}
         self.state: str | None = None
+        # Read at scrape time from the service's live queries: an age is a function of now, not an event.
+        self._oldest_running = _gauge(OLDEST_RUNNING_QUERY, r)
 
         proc = process or psutil.Process()
         _gauge(CPU_UTILIZATION, r).set_function(CpuSampler(proc, cpu_window_s))
         _gauge(MEMORY_USED, r).set_function(lambda: float(proc.memory_info().rss))
+        # Utilisation says how much CPU the node got; throttling says how much more it wanted and its
+        # cgroup's quota refused (a slow node that does not look busy).
+        if throttling is None and process is not None:
+            pid_dir = Path(f"/proc/{process.pid}")
+            throttling = ThrottleAccount(lambda: cpu_cgroup(pid_dir))
+        r.register(CgroupCpuCollector(throttling))
 
     # --- latency, traffic, errors ----------------------------------------------------------------------
 
@@ -188,6 +200,10 @@ class QueryServiceMetrics:
         """Queries in a slot and queries waiting for one, now."""
         self._running.set(running)
         self._queued.set(queued)
+
+    def watch_oldest_running(self, seconds: Callable[[], float]) -> None:
+        """``seconds()``: how long the longest-running query has been executing, 0 when none runs."""
+        self._oldest_running.set_function(seconds)
 
     def add_spilled(self, spilled_bytes: int) -> None:
         if spilled_bytes > 0:

@@ -6,6 +6,7 @@ Used for pods (engine nodes), the gateway, Prometheus and Alertmanager alike.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from foundation.kubernetes import BIND_HOST_ENV
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -27,11 +30,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bind_host() -> str:
+    """Loopback, unless ``ENGINEWATCH_BIND_HOST`` names another IPv4 address.
+
+    Only a Kubernetes pod sets it (to 0.0.0.0): there Prometheus, the gateway and the kubelet's probes
+    reach the process at the pod IP. A bad value is refused rather than silently bound to loopback.
+    """
+    host = os.environ.get(BIND_HOST_ENV, "").strip() or LOOPBACK
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"{BIND_HOST_ENV}={host!r} is not an IPv4 address") from None
+    return host
+
+
 def bind_socket(port: int = 0) -> socket.socket:
-    """A listening socket on loopback; port 0 picks a free one, so busy ports never collide."""
+    """A listening socket on loopback (see bind_host); port 0 picks a free one, so busy ports never collide."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, port))
+    sock.bind((bind_host(), port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

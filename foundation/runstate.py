@@ -39,6 +39,7 @@ class RunState:
     slo_service: str = ""
     admin_token: str = ""
     engines: list[str] = field(default_factory=list)
+    loki: str = ""  # the log store (Loki's API), when the stack collects logs
 
     def save(self) -> Path:
         path = home() / "run.json"

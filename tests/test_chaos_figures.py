@@ -17,20 +17,25 @@ from chaos.verdicts import (
     BudgetFigures,
     DrainFigures,
     FailoverFigures,
+    FalsePage,
     FaultFigures,
+    ImpactFigures,
     PodDrain,
     PrometheusBudget,
     QueryFigures,
     RecoveryFigures,
+    SteadyStateFigures,
     Verdict,
     alerts_verdict,
     budget_verdict,
     drain_verdict,
     failover_verdict,
     faults_verdict,
+    impact_verdict,
     local_page_detection,
     queries_verdict,
     recovery_verdict,
+    steady_state_verdict,
     verdict_from_dict,
 )
 from tests.test_chaos_verdicts import T0, drained_ledger, ev, fault, frame, killed_ledger
@@ -55,6 +60,9 @@ def every_kind() -> list[Verdict]:
         budget_verdict(killed_ledger(), 0.999, 43200, T0, T0 + 10, max_consumed=0.01,
                        prometheus=PrometheusBudget(1000.0, 3.0, 0.003, 0.0001)),
         alerts_verdict(fired, want, ["EngineStuckDraining"], T0 + 5.0, detection=local_page_detection(0.999)),
+        impact_verdict(killed_ledger(), KILLED, [fault()], alerts=fired, expected=want, t0=T0, t1=T0 + 10),
+        steady_state_verdict([({"alertname": "GatewayLatencyBudgetBurn", "severity": "warning"}, [T0 + 2, T0 + 3])],
+                             T0, T0 + 5.0),
     ]
 
 
@@ -66,7 +74,7 @@ def test_every_verdict_kind_has_typed_figures() -> None:
     kinds = {v.kind: type(v.figures) for v in every_kind()}
     assert kinds == {"faults": FaultFigures, "queries": QueryFigures, "failover": FailoverFigures,
                      "drain": DrainFigures, "recovery": RecoveryFigures, "budget": BudgetFigures,
-                     "alerts": AlertFigures}
+                     "alerts": AlertFigures, "impact": ImpactFigures, "steady_state": SteadyStateFigures}
     assert kinds == FIGURES
 
 
@@ -107,7 +115,7 @@ def test_drain_figures_read_back_their_pods() -> None:
 
 
 def test_alert_figures_spell_each_expected_alert_in_the_json() -> None:
-    v = every_kind()[-1]
+    v = next(v for v in every_kind() if v.kind == "alerts")
     figures = through_json(v)["figures"]
     assert figures["GatewayAvailabilityBudgetBurn_detected_s"] == pytest.approx(3.5)
     assert figures["GatewayAvailabilityBudgetBurn_delivered_s"] == pytest.approx(4.0)
@@ -152,3 +160,25 @@ def test_an_unknown_verdict_kind_is_refused() -> None:
     data = through_json(every_kind()[0])
     with pytest.raises(ValueError, match="unknown verdict kind 'nope'"):
         verdict_from_dict({**data, "kind": "nope"})
+
+
+def test_steady_state_figures_read_back_their_false_pages() -> None:
+    v = every_kind()[-1]
+    data = through_json(v)
+    assert data["figures"]["false_pages"] == [{"name": "GatewayLatencyBudgetBurn", "fired_at": T0 + 2,
+                                               "labels": {"alertname": "GatewayLatencyBudgetBurn",
+                                                          "severity": "warning"}, "severity": "warning"}]
+    back = verdict_from_dict(data).figures
+    assert isinstance(back, SteadyStateFigures) and back.window_s == 5.0
+    assert back.false_pages == (FalsePage("GatewayLatencyBudgetBurn", {"alertname": "GatewayLatencyBudgetBurn",
+                                                                        "severity": "warning"}, T0 + 2, "warning"),)
+    assert not verdict_from_dict(data).passed
+
+
+def test_a_failover_written_before_repetitions_reads_back_with_defaults() -> None:
+    data = through_json(every_kind()[2])
+    for key in ("repetitions", "detected", "ci_level", "delays_s", "time_to_failover_p99_ci_low_s"):
+        del data["figures"][key]
+    back = verdict_from_dict(data).figures
+    assert isinstance(back, FailoverFigures)
+    assert (back.repetitions, back.detected, back.delays_s, back.time_to_failover_p99_ci_low_s) == (1, None, (), None)

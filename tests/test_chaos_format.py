@@ -106,6 +106,51 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems_of(data)) == 2
 
 
+# --- gray faults: each action's parameters -----------------------------------------------------------
+
+def gray(action: str, **fields: object) -> dict[str, Any]:
+    return with_(method__0={"at_s": 5, "action": action, "target": {"engine": "sales", "mode": "one"}, **fields},
+                 hypothesis={"lost_queries": {"max": 0}})
+
+
+@pytest.mark.parametrize("data, expected", [
+    (gray("throttle_cpu", duration_s=5), "method[0]: 'cpus' is a required property"),
+    (gray("throttle_cpu", cpus=0.05), "method[0]: 'duration_s' is a required property"),
+    (gray("throttle_cpu", cpus=0.001, duration_s=5), "method[0].cpus: 0.001 is less than the minimum of 0.01"),
+    (gray("limit_memory", duration_s=5), "method[0]: 'memory_mb' is a required property"),
+    (gray("limit_memory", memory_mb=20.5, duration_s=5), "method[0].memory_mb: 20.5 is not of type 'integer'"),
+    (gray("packet_loss", probability=1.5, duration_s=5),
+     "method[0].probability: 1.5 is greater than the maximum of 1"),
+    (gray("partition", duration_s=5, reject="yes"), "method[0].reject: 'yes' is not of type 'boolean'"),
+    (gray("noisy_neighbor", duration_s=5, stress={"kind": "io"}),
+     "method[0].stress.kind: 'io' is not one of ['cpu', 'vm']"),
+    (gray("noisy_neighbor", duration_s=5, stress={"kind": "cpu", "workers": 64}),
+     "method[0].stress.workers: 64 is greater than the maximum of 8"),
+    (gray("slow_storage", duration_s=5), "method[0]: 'latency_ms' is a required property"),
+    (gray("kill_pod", cpus=0.5), "method[0].cpus: kill_pod does not take it (only noisy_neighbor, throttle_cpu)"),
+    (gray("partition", duration_s=5, probability=0.2),
+     "method[0].probability: partition does not take it (only packet_loss)"),
+])
+def test_gray_fault_parameters_are_checked_with_field_paths(data: dict, expected: str) -> None:
+    assert problems_of(data) == [expected]
+
+
+def test_gray_fault_builds_its_step() -> None:
+    exp = parse_experiment(gray("noisy_neighbor", duration_s=5, cpus=1.0, stress={"kind": "vm", "workers": 2}))
+    step = exp.method[0]
+    assert step.params == {"cpus": 1.0, "stress": {"kind": "vm", "workers": 2, "vm_mb": 128}}
+    assert parse_experiment(gray("partition", duration_s=3, reject=True)).method[0].reject is True
+
+
+def test_a_partition_and_a_memory_limit_count_against_the_blast_radius() -> None:
+    radius = BlastRadius(max_pods=1, min_ready_nodes_per_engine=1)
+    faults = [PlannedFault(0, "partition", "sales", ("sales-c1-n1",)),
+              PlannedFault(1, "limit_memory", "sales", ("sales-c2-n1",)),
+              PlannedFault(2, "throttle_cpu", "sales", ("sales-c2-n2",))]  # slow, not gone: not counted
+    assert plan_problems(faults, {"sales": 4}, radius) == [
+        "blast_radius.max_pods: the method hits 2 pods (sales-c1-n1, sales-c2-n1), more than 1"]
+
+
 # --- durations: the one grammar of foundation/durations.py --------------------------------------------
 
 def _schema_nodes(node: Any, key: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -44,9 +44,16 @@ def test_goals_come_from_typed_figures() -> None:
     assert goals["failed_reads_node_faults"].measured == 0
     assert goals["failed_reads_node_faults"].sources == ("node-faults",)
     assert goals["failover_p99_killed_s"].measured == pytest.approx(0.2985)  # p99 of 0.15 s and 0.3 s
-    assert goals["failover_p99_killed_s"].note == "2 affected queries"
+    assert goals["failover_p99_killed_s"].note.startswith("2 affected queries, 1 fault(s); p50 0.225 [—, —]; p99")
     assert goals["failover_p99_hung_s"].measured == pytest.approx(1.1) and goals["failover_p99_hung_s"].ok
-    assert goals["failover_p99_hung_s"].note == "1 affected queries"
+    assert goals["failover_p99_hung_s"].note.startswith("1 affected queries, 1 fault(s)")
+    # The count behind each percentile is a goal of its own, and the figures carry the intervals.
+    assert goals["failover_affected_killed"].measured == 2 and goals["failover_affected_killed"].ok
+    killed = goals["failover_p99_killed_s"].figures
+    assert killed["affected_queries"] == 2 and killed["faults"] == 1 and killed["ci_level"] == 0.95
+    assert killed["p99_ci_low_s"] == pytest.approx(0.3) and killed["p99_ci_high_s"] is None  # 2 values bound nothing
+    strict = {g.key: g for g in compute_goals(journals(), 7.0, min_affected=200)}
+    assert not strict["failover_affected_hung"].ok and strict["failover_affected_hung"].comparison == ">="
     assert goals["drain_failed_in_flight"].measured == 0
     assert goals["drain_failed_in_flight"].note == "2 queries in flight at SIGTERM"
     assert goals["blue_green_failed_queries"].measured == 1 and not goals["blue_green_failed_queries"].ok

@@ -3,10 +3,14 @@ each proving itself by reading its effect back, each removable at any moment.
 
 They act only on the PID and the port the orchestrator reports for a pod it started, and they are
 told again (``follow``) when the orchestrator replaces the pod's process.
+
+A fault still applied when the interpreter exits (an exception nobody caught, a test that forgot its
+rollback) is lifted at exit; only a SIGKILL'd process leaves one behind, for `enginewatch chaos cleanup`.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
@@ -62,8 +66,24 @@ def port_of(url: str | None) -> int | None:
     return urlsplit(url).port if url else None
 
 
+_APPLIED: set[_PodFault] = set()
+_APPLIED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _lift_at_exit() -> None:
+    with _APPLIED_LOCK:
+        faults = list(_APPLIED)
+    for fault in faults:
+        with contextlib.suppress(Exception):  # exiting anyway: lift what can be lifted
+            fault.lift()
+
+
 class _PodFault(ABC):
-    """What every fault shares: a lock between the follower, verify and lift; lift once; final figures."""
+    """What every fault shares: a lock between the follower, verify and lift; lift once; final figures.
+
+    Subclasses apply their fault in ``__init__`` and call ``_applied()`` once it is in place.
+    """
 
     def __init__(self, pod: str, pid: int) -> None:
         self.pod = pod
@@ -71,6 +91,10 @@ class _PodFault(ABC):
         self._lock = threading.Lock()
         self._lifted: str | None = None
         self._final: dict[str, Any] = {}
+
+    def _applied(self) -> None:
+        with _APPLIED_LOCK:
+            _APPLIED.add(self)
 
     @abstractmethod
     def describe(self) -> str: ...
@@ -99,6 +123,8 @@ class _PodFault(ABC):
                 self._final = {"error": str(e)}
             with platform_errors():
                 self._lifted = self._lift()
+            with _APPLIED_LOCK:
+                _APPLIED.discard(self)
             return self._lifted
 
     def figures(self) -> dict[str, Any]:
@@ -137,13 +163,26 @@ def _confine(controller: str, pod: str, pid: int, limit: Callable[[cgroups.Cgrou
     return group
 
 
+@contextlib.contextmanager
+def _undone_on_error(group: cgroups.Cgroup) -> Iterator[None]:
+    """A fault that fails half-way removes its group: the caller never got a handle to lift it with."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(KernelError):
+            group.remove()
+        raise
+
+
 class CpuThrottle(_PodFault):
     def __init__(self, pod: str, pid: int, cpus: float) -> None:
         super().__init__(pod, pid)
         self.cpus = cpus
         with platform_errors():
             self.group = _confine("cpu", pod, pid, lambda g: g.limit_cpu(cpus))
-            self._start = self.group.cpu_stat()
+            with _undone_on_error(self.group):
+                self._start = self.group.cpu_stat()
+        self._applied()
 
     def describe(self) -> str:
         return f"{self.group.describe()}: {self.cpus:g} CPU"
@@ -189,13 +228,11 @@ class MemoryLimit(_PodFault):
         self.limit_bytes = limit_bytes
         with platform_errors():
             self.group = _confine("memory", pod, pid, lambda g: g.limit_memory(limit_bytes))
-            self._start_kills = self.group.oom_kills()
-            try:
+            with _undone_on_error(self.group):
+                self._start_kills = self.group.oom_kills()
                 # The orchestrator must know the group to tell an OOM kill from any other SIGKILL.
                 orchestrator.watch_oom(pod, pid, self.group.path)
-            except OrchestratorError:
-                self.group.remove()
-                raise
+        self._applied()
 
     def describe(self) -> str:
         return f"{self.group.describe()}: {self.limit_bytes // MIB} MiB"
@@ -235,6 +272,7 @@ class PortFault(_PodFault):
         self._packets_before = 0  # of rules for ports the pod no longer listens on (restarts)
         with platform_errors():
             self.netfilter.add(self.rule)
+        self._applied()
 
     def describe(self) -> str:
         return self.rule.describe()
@@ -287,14 +325,12 @@ class NoisyNeighbor(_PodFault):
         self.cpus = cpus
         with platform_errors():
             self.group = _confine("cpu", pod, pid, lambda g: g.limit_cpu(cpus))
-            self._start = self.group.cpu_stat()
-            self.stress = stress.Stress(spec, [self.group.procs_file],
-                                        log_dir / f"stress-{pod}-{time.strftime('%Y%m%d-%H%M%S')}.log")
-            try:
+            with _undone_on_error(self.group):
+                self._start = self.group.cpu_stat()
+                self.stress = stress.Stress(spec, [self.group.procs_file],
+                                            log_dir / f"stress-{pod}-{time.strftime('%Y%m%d-%H%M%S')}.log")
                 self.stress.start()
-            except (KernelError, OSError):
-                self.group.remove()
-                raise
+        self._applied()
 
     def describe(self) -> str:
         s = self.stress.spec
@@ -342,6 +378,7 @@ class StorageLatency(_PodFault):
         self.latency_s = latency_s
         with platform_errors():
             self._answer = orchestrator.set_storage_latency(pod, latency_s)
+        self._applied()
 
     def describe(self) -> str:
         return f"{self.latency_s * 1000:g} ms before each object-storage read of {self.pod} (in-process, in the node)"

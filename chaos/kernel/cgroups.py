@@ -3,7 +3,7 @@
 Detected at run time from the mount table: a controller mounted as a v1 hierarchy is used there (a
 controller is bound to one hierarchy at a time); otherwise the cgroup2 mount, when it offers it.
 
-Where a group goes, ``<parent>/enginewatch/<name>``:
+Where a group goes, ``<parent>/enginewatch/<name>@<owner>``, ``<owner>`` the PID of the run that made it:
 
 - v1: ``<parent>`` is the cgroup the process is in now. A child inherits its ancestors' limits, so a
   process that lived under somebody else's memory limit stays under it, and a run that crashed leaves
@@ -44,6 +44,8 @@ SCAN_DEPTH = 8
 RMDIR_ATTEMPTS = 50
 RMDIR_PAUSE_S = 0.02
 _UNLIMITED = 1 << 62
+#: Between a group's name and its owner's PID in the directory name.
+OWNER_SEP = "@"
 
 
 @dataclass(frozen=True)
@@ -113,17 +115,21 @@ def process_cgroup(pid: int, h: Hierarchy) -> str:
     raise KernelError(f"process {pid} has no cgroup in {h.describe()}")
 
 
-def group_for(controller: str, name: str, pid: int, mounts: Path | None = None) -> Cgroup:
-    """The project's group ``name`` for process ``pid`` in ``controller`` (not created yet)."""
+def group_for(controller: str, name: str, pid: int, mounts: Path | None = None, owner: int | None = None) -> Cgroup:
+    """The project's group ``name`` for process ``pid`` in ``controller`` (not created yet), owned by
+    ``owner`` (default: this process)."""
     h = hierarchy(controller, mounts)
+    if OWNER_SEP in name or "/" in name:
+        raise ValueError(f"a group name has no {OWNER_SEP!r} or '/': {name!r}")
+    leaf = f"{name}{OWNER_SEP}{owner or os.getpid()}"
     current = process_cgroup(pid, h)
     if PROJECT in Path(current).parts:
         raise KernelError(f"process {pid} is already in the project's group {current} of {h.describe()}: "
                           "one such fault per process at a time")
     here = h.mount / current.lstrip("/")
     if h.version == 1:
-        return CgroupV1(h, here / PROJECT / name, home=here)
-    return CgroupV2(h, h.mount / PROJECT / name, home=here)
+        return CgroupV1(h, here / PROJECT / leaf, home=here)
+    return CgroupV2(h, h.mount / PROJECT / leaf, home=here)
 
 
 def leftovers(mounts: Path | None = None) -> list[Cgroup]:
@@ -178,6 +184,12 @@ class Cgroup(ABC):
         return f"cgroup v{self.version} {self.hierarchy.controller} {self.path}"
 
     @property
+    def owner(self) -> int | None:
+        """The PID of the run that made it (None for a group without one: nobody's, any more)."""
+        _, sep, pid = self.path.name.rpartition(OWNER_SEP)
+        return int(pid) if sep and pid.isdigit() else None
+
+    @property
     def exists(self) -> bool:
         return self.path.is_dir()
 
@@ -193,7 +205,7 @@ class Cgroup(ABC):
         path = (directory or self.path) / name
         try:
             # One write(2) per value: cgroup files act on each write, and buffering could split one.
-            fd = os.open(path, os.O_WRONLY)
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # as the shell's ">" does; cgroupfs ignores O_TRUNC
             try:
                 os.write(fd, value.encode())
             finally:

@@ -18,12 +18,15 @@ it, without root or without the statistic match says so as KernelUnavailable.
 from __future__ import annotations
 
 import errno
+import os
+import re
 import shlex
 import shutil
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from chaos.kernel.base import PROJECT, KernelError, KernelUnavailable
 
@@ -41,17 +44,31 @@ COMMAND_TIMEOUT_S = 15.0
 _LOCK = threading.Lock()
 
 
+_OWNER = re.compile(r"\bowner=(\d+)\b")
+
+
+def owner_of(rule: str) -> int | None:
+    """The PID of the run that made a rule, from its comment (``iptables -S`` line)."""
+    match = _OWNER.search(rule)
+    return int(match[1]) if match else None
+
+
 @dataclass(frozen=True)
 class PortRule:
     port: int
     reject: bool = False
     probability: float | None = None
     label: str = ""  # whose fault it is, in the rules' comment
+    owner: int = field(default_factory=os.getpid)  # the run that made it, in the comment too
+
+    @property
+    def _comment(self) -> list[str]:
+        return ["-m", "comment", "--comment", " ".join(filter(None, (PROJECT, self.label, f"owner={self.owner}")))]
 
     def chain_rules(self) -> list[list[str]]:
         statistic = ([] if self.probability is None else
                      ["-m", "statistic", "--mode", "random", "--probability", f"{self.probability:.6f}"])
-        comment = ["-m", "comment", "--comment", f"{PROJECT} {self.label}".strip()]
+        comment = self._comment
         to_port = ["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), *statistic, *comment]
         from_port = ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), *statistic, *comment]
         if self.reject:
@@ -61,8 +78,8 @@ class PortRule:
         return [to_port + ["-j", "DROP"], from_port + ["-j", "DROP"]]
 
     def jump_rules(self) -> list[list[str]]:
-        return [["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), "-j", CHAIN],
-                ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), "-j", CHAIN]]
+        return [["-p", "tcp", "-d", LOOPBACK, "--dport", str(self.port), *self._comment, "-j", CHAIN],
+                ["-p", "tcp", "-s", LOOPBACK, "--sport", str(self.port), *self._comment, "-j", CHAIN]]
 
     def describe(self) -> str:
         what = "reject" if self.reject else "drop"
@@ -71,9 +88,10 @@ class PortRule:
         return f"{what} tcp {LOOPBACK}:{self.port} (chain {CHAIN}, jumped to from {HOOK})"
 
 
-def _error(args: tuple[str, ...], stderr: str, binary: str) -> KernelError:
-    message = " ".join(stderr.split()) or "failed"
-    if "Permission denied" in stderr or "must be root" in stderr:
+def _error(args: tuple[str, ...], stderr: str, returncode: int, binary: str) -> KernelError:
+    message = " ".join(stderr.split()) or f"exit status {returncode}, no message"
+    # Without root, iptables-nft may exit without a word (status 111): the euid says why.
+    if "Permission denied" in stderr or "must be root" in stderr or (os.geteuid() != 0 and not stderr.strip()):
         return KernelUnavailable(f"{binary}: not permitted ({message}): netfilter rules need root")
     if "statistic" in stderr and ("load match" in stderr or "No such file" in stderr or "Extension" in stderr):
         return KernelUnavailable(f"the netfilter statistic match is missing: {message}")
@@ -88,7 +106,8 @@ class Netfilter:
         self.binary = binary or BINARY
 
     def _path(self) -> str:
-        path = shutil.which(self.binary)
+        # Debian puts iptables in /usr/sbin, which a user's PATH often lacks.
+        path = shutil.which(self.binary, path=f"{os.environ.get('PATH', os.defpath)}:/usr/sbin:/sbin")
         if path is None:
             raise KernelUnavailable(f"{self.binary} not found (install Debian's iptables: make debs)")
         return path
@@ -102,7 +121,7 @@ class Netfilter:
                 raise KernelUnavailable(f"cannot run {argv[0]}: {e.strerror}") from None
             raise KernelError(f"cannot run {argv[0]}: {e.strerror}") from None
         if check and done.returncode != 0:
-            raise _error(args, done.stderr, self.binary)
+            raise _error(args, done.stderr, done.returncode, self.binary)
         return done
 
     # --- the chain ----------------------------------------------------------------------------------------
@@ -175,31 +194,36 @@ class Netfilter:
         if self.chain_exists() and not self.rules() and not self._jumps():
             self._run("-X", CHAIN, check=False)
 
-    def _jumps(self) -> list[tuple[str, list[str]]]:
+    def _jumps(self) -> list[tuple[str, list[str], str]]:
+        """(chain, spec, the line as iptables -S prints it) of every jump to our chain."""
         jumps = []
         for hook in BUILTIN_CHAINS:
             done = self._run("-S", hook, check=False)
             for line in done.stdout.splitlines():
                 parts = shlex.split(line)
                 if parts[:2] == ["-A", hook] and parts[-2:] == ["-j", CHAIN]:
-                    jumps.append((hook, parts[2:]))
+                    jumps.append((hook, parts[2:], line))
         return jumps
 
     # --- after a crash --------------------------------------------------------------------------------------
 
-    def cleanup(self) -> list[str]:
-        """Remove every jump to the chain, every rule in it and the chain itself; what was removed."""
-        removed = []
+    def cleanup(self, remove: Callable[[int | None], bool]) -> tuple[list[str], list[str]]:
+        """Remove the jumps and rules whose owner ``remove`` says to, then the chain once nothing is left
+        in or of it; (what was removed, what was kept)."""
+        removed, kept = [], []
         with _LOCK:
-            for hook, spec in self._jumps():
-                self._run("-D", hook, *spec)
-                removed.append(f"rule {hook} {shlex.join(spec)}")
-            if self.chain_exists():
-                removed += [f"rule {line.removeprefix('-A ')}" for line in self.rules()]
-                self._run("-F", CHAIN)
+            rules = [(CHAIN, shlex.split(line)[2:], line) for line in self.rules()]
+            for chain, spec, line in self._jumps() + rules:
+                text = f"rule {line.removeprefix('-A ')}"
+                if remove(owner_of(line)):
+                    self._run("-D", chain, *spec)
+                    removed.append(text)
+                else:
+                    kept.append(text)
+            if self.chain_exists() and not self.rules() and not self._jumps():
                 self._run("-X", CHAIN)
                 removed.append(f"chain {CHAIN}")
-        return removed
+        return removed, kept
 
 
 def connect_probe(port: int, timeout_s: float = 0.5) -> str:

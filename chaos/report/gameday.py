@@ -18,15 +18,21 @@ class Goal:
     description: str
     measured: float | int | None
     limit: float | int
-    comparison: str  # "<=" or "=="
+    comparison: str  # "<=", ">=" or "=="
     sources: tuple[str, ...] = ()
     note: str = ""
+    #: The figures behind the measurement (e.g. a percentile's sample size and confidence interval).
+    figures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         if self.measured is None:
             return False  # a goal nobody measured is not met
-        return self.measured <= self.limit if self.comparison == "<=" else self.measured == self.limit
+        if self.comparison == "<=":
+            return self.measured <= self.limit
+        if self.comparison == ">=":
+            return self.measured >= self.limit
+        return self.measured == self.limit
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sources": list(self.sources), "ok": self.ok}

@@ -17,6 +17,9 @@ TIMELINE_EVENTS = ("pod_signaled", "pod_exited", "pod_unready", "pod_unhealthy",
                    "drain_started", "drain_finished", "active_clusters_switched", "operation_started",
                    "operation_finished")
 MAX_TIMELINE_ROWS = 40
+#: Figures the figures list leaves to the JSON: timestamps, and lists the notes already spell out.
+HIDDEN_FIGURES = frozenset({"per_pod", "fault_ts", "term_ts", "step", "action", "false_pages", "window_start",
+                            "window_end", "delays_s"})
 
 
 def _fmt(v: Any) -> str:
@@ -94,7 +97,7 @@ def observations_table(verdicts: Sequence[Verdict]) -> list[str]:
     lines = ["| verdict | criterion | expected | observed | result |", "|---|---|---|---|---|"]
     for v in verdicts:
         for c in v.criteria:
-            if c.ok is None and v.kind not in ("failover", "drain", "recovery", "budget"):
+            if c.ok is None and v.kind not in ("failover", "drain", "recovery", "budget", "impact"):
                 continue
             lines.append(f"| {v.kind} | {c.name} | {c.expected or '—'} | {_fmt(c.observed)} | {_ok(c.ok)} |")
     return lines
@@ -103,10 +106,32 @@ def observations_table(verdicts: Sequence[Verdict]) -> list[str]:
 def figures_lines(verdicts: Sequence[Verdict]) -> list[str]:
     out = []
     for v in verdicts:
-        shown = {k: x for k, x in v.figures.items() if k not in ("per_pod", "fault_ts", "term_ts", "step", "action")}
+        shown = {k: x for k, x in v.figures.items() if k not in HIDDEN_FIGURES}
         out.append(f"- **{v.kind}** ({v.subject}): " + ", ".join(f"{k} {_fmt(x)}" for k, x in shown.items()))
         out += [f"  - {n}" for n in v.notes]
     return out
+
+
+def impact_table(verdicts: Sequence[Verdict], h: str) -> list[str]:
+    """Detection, mitigation and what clients felt, per step: the lines a debrief starts from."""
+    rows = [v for v in verdicts if v.kind == "impact"]
+    if not rows:
+        return []
+
+    def p99(f: Mapping[str, Any], phase: str) -> str:
+        return f"{_fmt(f.get(f'latency_{phase}_p99_s'))} s (n={f.get(f'queries_{phase}')})"
+
+    lines = [f"{h}# Detection, mitigation, latency", "",
+             "| step | repetitions | time to detect | time to mitigate | p99 before | p99 during | p99 after |",
+             "|---|---:|---|---|---|---|---|"]
+    for v in rows:
+        f = v.figures
+        detect = "—" if f.get("time_to_detect_s") is None else \
+            f"{_fmt(f['time_to_detect_s'])} s ({f.get('detected_by')})"
+        mitigate = "—" if f.get("time_to_mitigate_s") is None else f"{_fmt(f['time_to_mitigate_s'])} s"
+        lines.append(f"| {v.subject} | {f.get('repetitions')} | {detect} | {mitigate} | {p99(f, 'before')} | "
+                     f"{p99(f, 'during')} | {p99(f, 'after')} |")
+    return [*lines, ""]
 
 
 def experiment_section(journal: Journal, chart: str | None, level: int = 2,
@@ -131,6 +156,7 @@ def experiment_section(journal: Journal, chart: str | None, level: int = 2,
     lines += [f"| {t:+.2f} | {what} |" for t, what in timeline_rows(journal)]
     lines += ["", f"{h}# Observations against expectations", "", *observations_table(journal.verdicts), ""]
     lines += [f"{h}# Figures", *figures_lines(journal.verdicts), ""]
+    lines += impact_table(journal.verdicts, h)
     rec = journal.reconciliation
     if rec:
         lines += [f"- **reconciliation**: sent {rec.get('sent')}, outcomes {rec.get('ledger_outcomes')}, "

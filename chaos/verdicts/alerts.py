@@ -133,8 +133,9 @@ def local_page_detection(objective: float) -> DetectionBudget:
                           evaluation_interval_s=LOCAL.interval)
 
 
-def _matches(obs: AlertObservation, want: ExpectedAlert) -> bool:
-    return obs.name == want.name and all(obs.labels.get(k) == v for k, v in want.labels.items())
+def matches(name: str, labels: Mapping[str, str], want: ExpectedAlert) -> bool:
+    """The alert is the one wanted: same name, and every label the expectation names."""
+    return name == want.name and all(labels.get(k) == v for k, v in want.labels.items())
 
 
 def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[ExpectedAlert],
@@ -143,7 +144,7 @@ def alerts_verdict(observed: Sequence[AlertObservation], expected: Sequence[Expe
     criteria = []
     timings: list[AlertTiming] = []
     for want in expected:
-        hits = [o for o in observed if _matches(o, want)]
+        hits = [o for o in observed if matches(o.name, o.labels, want)]
         limit = want.within_s
         if want.within == "page_detection":
             limit = detection.goal_s if detection is not None else None

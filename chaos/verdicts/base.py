@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 
@@ -28,7 +28,9 @@ class Figures(Mapping[str, Any]):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(**{f.name: _tupled(data.get(f.name)) for f in fields(cls)})
+        # A figure added since a journal was written takes its default there (e.g. repetitions = 1).
+        return cls(**{f.name: _tupled(data.get(f.name)) for f in fields(cls)
+                      if f.name in data or (f.default is MISSING and f.default_factory is MISSING)})
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -64,7 +66,8 @@ class Verdict:
 
     @property
     def kind(self) -> str:
-        """failover | drain | recovery | budget | alerts | queries | faults: the figures say which."""
+        """failover | drain | recovery | budget | alerts | queries | faults | impact | steady_state: the
+        figures say which."""
         return self.figures.kind
 
     @property

@@ -11,11 +11,14 @@ from chaos.verdicts.budget import BudgetFigures
 from chaos.verdicts.drain import DrainFigures
 from chaos.verdicts.failover import FailoverFigures
 from chaos.verdicts.faults import FaultFigures
+from chaos.verdicts.impact import ImpactFigures
 from chaos.verdicts.queries import QueryFigures
 from chaos.verdicts.recovery import RecoveryFigures
+from chaos.verdicts.steady import SteadyStateFigures
 
 FIGURES: dict[str, type[Figures]] = {cls.kind: cls for cls in (
-    FaultFigures, QueryFigures, FailoverFigures, DrainFigures, RecoveryFigures, BudgetFigures, AlertFigures)}
+    FaultFigures, QueryFigures, FailoverFigures, DrainFigures, RecoveryFigures, BudgetFigures, AlertFigures,
+    ImpactFigures, SteadyStateFigures)}
 
 
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:

@@ -1,4 +1,5 @@
-"""Admin API behind a bearer token: switch active clusters, drain pods, inspect upstreams.
+"""Admin API behind a bearer token: switch active clusters, drain pods, inspect upstreams, list and
+kill queries across the fleet (engines.gateway.queries).
 
 The orchestrator calls it for changes that must take effect now (a blue-green switch, a drain before
 SIGTERM) rather than at the next topology reload; on-call uses ``GET /admin/upstreams``.
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engines.gateway import queries
 from engines.gateway.gateway import Gateway
 from engines.gateway.registry import UnknownEngine, UnknownPod
 
@@ -87,4 +89,5 @@ def routes(gateway: Gateway) -> list[Route]:
               methods=["POST"]),
         Route("/admin/pods/{pod}/drain", _guarded(gateway, drain), methods=["POST", "DELETE"]),
         Route("/admin/upstreams", _guarded(gateway, upstreams), methods=["GET"]),
+        *queries.routes(gateway, lambda endpoint: _guarded(gateway, endpoint)),
     ]

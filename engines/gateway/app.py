@@ -9,6 +9,7 @@ matters more than microseconds, go through Starlette.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -21,10 +22,13 @@ from starlette.types import Receive, Scope, Send
 from engines.gateway import admin, reply
 from engines.gateway.gateway import Gateway
 from engines.gateway.query import MAX_BODY_BYTES
+from exporters.contract import USER_ERROR_TYPES
 from exporters.gateway_metrics import UNKNOWN_ENGINE
+from foundation.logs import trace_id_of
 
 _TRACE_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 _JSON_HEADER = (b"content-type", reply.JSON.encode())
+log = logging.getLogger("engines.gateway.query")
 
 
 class GatewayApp:
@@ -60,6 +64,13 @@ class GatewayApp:
             self.gateway.observe(UNKNOWN_ENGINE, rep, started)
         else:
             rep = await self.gateway.handle_query(body, trace_headers, started)
+        if rep.error_type is not None and rep.error_type not in USER_ERROR_TYPES:
+            # Platform failures only, with the ids that lead to the node's lines and its query history.
+            query_id = rep.headers.get("x-query-id")
+            log.warning("query %s failed: %s (HTTP %d after %s attempt(s))", query_id, rep.error_type, rep.status,
+                        rep.headers.get("x-attempts", "0"),
+                        extra={"query_id": query_id, "trace_id": trace_id_of(trace_headers.get("traceparent")),
+                               "error_type": rep.error_type, "pod": rep.headers.get("x-engine-pod")})
         headers: list[tuple[bytes, bytes]] = [_JSON_HEADER,
                                               (b"content-length", str(len(rep.body)).encode())]
         headers.extend((k.encode(), v.encode("latin-1")) for k, v in rep.headers.items())

@@ -45,6 +45,8 @@ class AttemptResult:
     error_type: str | None = None  # contract error type when the node answered an error
     error: str = ""
     retry_after: str | None = None
+    #: The node's own "retriable" when it answered an error; False for a query an operator killed.
+    node_retriable: bool | None = None
 
     @property
     def answered(self) -> bool:
@@ -94,13 +96,13 @@ def _classify(upstream: Upstream, response: RawResponse) -> AttemptResult:
     body = response.body
     if status < 300:
         return AttemptResult(upstream, Outcome.ANSWERED, status, body)
-    error_type, message = _error_of(body, status)
+    error_type, message, retriable = _error_of(body, status)
     outcome = Outcome.ANSWERED if status < 500 else Outcome.NODE_ERROR
     return AttemptResult(upstream, outcome, status, body, error_type, message,
-                         response.header(b"retry-after"))
+                         response.header(b"retry-after"), retriable)
 
 
-def _error_of(body: bytes, status: int) -> tuple[str, str]:
+def _error_of(body: bytes, status: int) -> tuple[str, str, bool | None]:
     try:
         doc = json.loads(body)
     except ValueError:
@@ -111,4 +113,6 @@ def _error_of(body: bytes, status: int) -> tuple[str, str]:
     if error_type not in ERROR_TYPES:
         # A node answer outside the contract is the platform's fault, except plain client errors.
         error_type = "invalid_sql" if status == 400 else "too_large" if status == 413 else "internal"
-    return str(error_type), str(doc.get("error") or f"node answered HTTP {status}")
+    retriable = doc.get("retriable")
+    return (str(error_type), str(doc.get("error") or f"node answered HTTP {status}"),
+            retriable if isinstance(retriable, bool) else None)

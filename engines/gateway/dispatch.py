@@ -81,7 +81,7 @@ class Dispatcher:
         else:
             upstream.breaker.release()
         if result.outcome == Outcome.REFUSED:
-            upstream.eject(result.error)  # passive ejection; the health check brings it back
+            upstream.eject("refused", result.error)  # passive ejection; the health check brings it back
         series.count_attempt(upstream.cluster, UPSTREAM_OUTCOME[result.outcome])
         return result
 

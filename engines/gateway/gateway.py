@@ -19,13 +19,15 @@ from engines.gateway import reply
 from engines.gateway.breaker import CircuitBreaker
 from engines.gateway.dispatch import Dispatcher
 from engines.gateway.health import HealthChecker, HealthConfig
+from engines.gateway.outlier import LatencyOutliers, OutlierConfig
 from engines.gateway.query import BadRequest, parse_query
 from engines.gateway.registry import Registry
 from engines.gateway.retry import RetryPolicy
 from engines.gateway.topology import TopologyWatcher
 from engines.gateway.upstream import Upstream
 from engines.gateway.wire import Pool
-from exporters.gateway_metrics import UNKNOWN_ENGINE, GatewayMetrics
+from engines.kinds import classify, guess_operation
+from exporters.gateway_metrics import OTHER_KIND, UNKNOWN_ENGINE, GatewayMetrics
 from exporters.tracing import extract_context, get_tracer
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,10 @@ class GatewayConfig:
     topology_path: Path
     admin_token: str
     deadline_s: float = 30.0
+    #: Bearer token of the nodes' admin API, to cancel queries on them; None: no kill from the gateway.
+    node_admin_token: str | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
+    outliers: OutlierConfig = field(default_factory=OutlierConfig)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     #: Connections kept open per node between queries. Shorter than the node's keep-alive timeout
@@ -76,7 +81,8 @@ class Gateway:
         self._health_client = httpx.AsyncClient(
             timeout=cfg.health.timeout_s, trust_env=False,  # loopback only: no proxy from the env
             limits=httpx.Limits(keepalive_expiry=cfg.keepalive_expiry_s))
-        self.health = HealthChecker(self._health_client, cfg.health)
+        self.health = HealthChecker(self._health_client, cfg.health,
+                                    LatencyOutliers(cfg.outliers, self.registry.cluster_of))
         # Spans cost the hot path even as no-ops (context switches, wrappers): make none unless an
         # SDK provider is installed (exporters.tracing.setup_tracing, from the OTEL_* variables).
         self.tracing = not isinstance(trace.get_tracer_provider(),
@@ -101,14 +107,15 @@ class Gateway:
         return self.registry.revision >= 0
 
     def _added(self, u: Upstream) -> None:
-        self.metrics.track_upstream(u.engine, u.cluster, u.node,
-                                    up=lambda: 1.0 if u.routable else 0.0,
-                                    breaker_state=lambda: float(u.breaker.state_value))
+        u.series = self.metrics.track_upstream(u.engine, u.cluster, u.node,
+                                               up=lambda: 1.0 if u.routable else 0.0,
+                                               breaker_state=lambda: float(u.breaker.state_value),
+                                               pod=u.pod, ejection=lambda: u.ejection)
         if self.health is not None:
             self.health.watch(u)
 
     def _removed(self, u: Upstream) -> None:
-        self.metrics.untrack_upstream(u.engine, u.cluster, u.node)
+        self.metrics.untrack_upstream(u.engine, u.cluster, u.node, u.pod)
         if self.health is not None:
             self.health.unwatch(u)
 
@@ -138,6 +145,7 @@ class Gateway:
                       started: float) -> tuple[reply.Reply, str]:
         assert self.dispatcher is not None, "Gateway.start() first"
         engine = UNKNOWN_ENGINE
+        kind = OTHER_KIND
         try:
             q = parse_query(body, self.config.deadline_s)
         except BadRequest as exc:
@@ -145,6 +153,8 @@ class Gateway:
             # count against availability. The contract has no separate "bad request" type.
             rep = reply.gateway_error(400, "invalid_sql", f"malformed request: {exc}")
         else:
+            # The node's classifier, so that the gateway's latency per kind and the node's agree.
+            kind = q.kind or classify(q.sql, guess_operation(q.sql))
             if q.engine not in self.registry.engines:
                 rep = reply.gateway_error(404, "unknown_engine", self.registry.unknown_engine_message(q.engine),
                                           engine=q.engine, query_id=q.query_id)
@@ -162,15 +172,12 @@ class Gateway:
                                               engine=engine, query_id=q.query_id)
                 finally:
                     series.inflight.dec()
-        self.observe(engine, rep, started)
+        self.observe(engine, rep, started, kind)
         return rep, engine
 
-    def observe(self, engine: str, rep: reply.Reply, started: float) -> None:
+    def observe(self, engine: str, rep: reply.Reply, started: float, kind: str = OTHER_KIND) -> None:
         """Record a finished client request in the golden signals."""
         series = self.metrics.engine(engine)
-        elapsed = time.perf_counter() - started
-        if rep.error_type is None:
-            series.ok.observe(elapsed)
-        else:
-            series.error.observe(elapsed)
+        series.observe(kind, rep.error_type is None, time.perf_counter() - started)
+        if rep.error_type is not None:
             series.count_error(rep.error_type)

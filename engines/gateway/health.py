@@ -10,6 +10,10 @@ Three answers, three reactions:
   abandon its in-flight attempts so they retry elsewhere: a hung node (SIGSTOP, deadlock, swap
   storm) must not hold client queries until their deadline.
 
+Every answered or timed-out check is also timed: the node's check-latency histogram, and the latency
+outlier detector (``engines.gateway.outlier``), which ejects a node that answers far more slowly than
+its cluster peers. A refused connection says nothing about latency and is not timed.
+
 One task per upstream, so a hung node's slow checks never delay the checks of the others.
 """
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from engines.gateway.outlier import LatencyOutliers
 from engines.gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -35,9 +40,11 @@ class HealthConfig:
 
 
 class HealthChecker:
-    def __init__(self, client: httpx.AsyncClient, config: HealthConfig | None = None) -> None:
+    def __init__(self, client: httpx.AsyncClient, config: HealthConfig | None = None,
+                 outliers: LatencyOutliers | None = None) -> None:
         self.client = client
         self.config = config or HealthConfig()
+        self.outliers = outliers
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     def watch(self, upstream: Upstream) -> None:
@@ -59,18 +66,24 @@ class HealthChecker:
 
     async def check(self, upstream: Upstream) -> None:
         """One check, and its consequences for ``upstream``."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             response = await self.client.get(upstream.ready_url, timeout=self.config.timeout_s)
         except httpx.ConnectError as exc:
             upstream.health_failures += 1
-            self._eject(upstream, f"readyz: {exc or type(exc).__name__}")
+            self._eject(upstream, "refused", f"readyz: {exc or type(exc).__name__}")
             return
         except httpx.HTTPError as exc:  # timeouts (slow or hung), a reset on a reused connection
             upstream.health_failures += 1
             if upstream.health_failures >= self.config.fall:
-                self._eject(upstream, f"readyz unanswered {upstream.health_failures}x "
-                                      f"({type(exc).__name__})")
+                self._eject(upstream, "unresponsive", f"readyz unanswered {upstream.health_failures}x "
+                                                      f"({type(exc).__name__})")
+            if isinstance(exc, httpx.TimeoutException):
+                # At least the timeout: the one latency a hung or partitioned node has.
+                self._timed(upstream, max(self.config.timeout_s, loop.time() - started))
             return
+        elapsed = loop.time() - started
         if response.status_code == 200:
             upstream.mark_ready()
         else:
@@ -78,9 +91,16 @@ class HealthChecker:
             with contextlib.suppress(ValueError, AttributeError):
                 state = str(response.json().get("state", ""))
             upstream.mark_unready(f"readyz {response.status_code} {state}".rstrip())
+        self._timed(upstream, elapsed)
 
-    def _eject(self, upstream: Upstream, reason: str) -> None:
-        upstream.eject(reason)
+    def _timed(self, upstream: Upstream, seconds: float) -> None:
+        if upstream.series is not None:
+            upstream.series.observe_probe(seconds)
+        if self.outliers is not None:
+            self.outliers.observe(upstream, seconds)
+
+    def _eject(self, upstream: Upstream, reason: str, detail: str) -> None:
+        upstream.eject(reason, detail)
         abandoned = upstream.abandon_inflight()
         if abandoned:
             log.warning("abandoned %d in-flight attempt(s) on %s to retry them elsewhere",

@@ -138,6 +138,13 @@ class Registry:
             u.drained = drained
         return ups
 
+    def cluster_of(self, u: Upstream) -> tuple[Upstream, ...]:
+        """The upstreams of ``u``'s cluster, ``u`` included: the peers its latency is judged against."""
+        view = self.engines.get(u.engine)
+        if view is None:
+            return (u,)
+        return tuple(p for p in view.upstreams if p.cluster == u.cluster)
+
     def upstreams(self) -> Iterator[Upstream]:
         return iter(self._upstreams.values())
 

@@ -82,7 +82,10 @@ def is_retriable(result: AttemptResult) -> bool:
         return True
     if result.outcome == Outcome.NODE_ERROR:
         # 503: draining or overloaded, nothing ran. 500 canceled: the node gave up on it (drain
-        # grace expired), the statement is fine.
+        # grace expired), the statement is fine — unless an operator killed it: the node then says
+        # it is not retriable, and running it again elsewhere would undo the kill.
+        if result.node_retriable is False:
+            return False
         return result.status == 503 or (result.status == 500 and result.error_type == "canceled")
     return False
 

@@ -46,6 +46,7 @@ async def serve(config: GatewayConfig, port: int = 0, port_file: Path | None = N
     gateway = Gateway(config)
     server = _Server(uvicorn.Config(
         create_app(gateway), http="httptools", lifespan="on", access_log=False, log_level="warning",
+        log_config=None,  # uvicorn's lines go through our JSON handler (foundation.logs)
         timeout_graceful_shutdown=5, timeout_keep_alive=5,
         # Loopback clients, no reverse proxy in front: X-Forwarded-* handling is per-request cost
         # for nothing.

@@ -2,6 +2,12 @@
 
 An ``Upstream`` is one pod at one URL. A restarted pod comes back on a new port and so as a new
 ``Upstream`` with a clean slate (health, breaker and drain mark), which is what a new pod deserves.
+
+Two kinds of ejection, by how they end. A node that does not answer (``refused``, ``unresponsive``)
+is back at its next answered health check: it either answers or it does not. A node that answers
+too slowly (``latency``, decided by ``engines.gateway.outlier``) stays out for a back-off period
+whatever its checks say meanwhile, because an ejected slow node has no load and so answers its checks
+fast: readmitting it at once would route clients to it again, over and over.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engines.gateway.breaker import CircuitBreaker
+from exporters.gateway_metrics import UpstreamSeries
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,16 @@ class Upstream:
     drained: bool = False
     outstanding: int = 0
     last_error: str = ""
+    #: Health-check latency, an EWMA over the answered (or timed-out) checks; None before the first.
+    probe_ewma_s: float | None = None
+    slow_probes: int = 0  # consecutive checks after which the EWMA was an outlier among the peers
+    latency_ejected: bool = False
+    latency_ejected_until: float = 0.0  # monotonic time at which the back-off ends
+    latency_ejections: int = 0  # consecutive latency ejections: the exponent of the back-off
+    readmitted_at: float = 0.0
+    #: The node's own series (health-check latency, ejections); set once the gateway tracks it.
+    series: UpstreamSeries | None = field(default=None, repr=False)
+    _ejected_for: str | None = field(default=None, repr=False)
     _inflight: set[InFlight] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,7 +91,17 @@ class Upstream:
     @property
     def routable(self) -> bool:
         """Healthy and allowed new queries, breaker aside (routing asks the breaker itself)."""
-        return self.healthy and not self.drained and self.state in ROUTABLE_STATES
+        return self.healthy and not self.latency_ejected and not self.drained and self.state in ROUTABLE_STATES
+
+    @property
+    def ejection(self) -> str | None:
+        """Why the node is out of routing now (a reason of the contract), None when it is not ejected.
+
+        Latency first: a slow node that also timed out a check is held by the longer-lasting verdict.
+        """
+        if self.latency_ejected:
+            return "latency"
+        return None if self.healthy else self._ejected_for
 
     @property
     def suspect(self) -> bool:
@@ -104,6 +131,7 @@ class Upstream:
             log.info("upstream %s (%s) is healthy again", self.pod, self.url)
         self.healthy = True
         self.health_failures = 0
+        self._ejected_for = None
 
     def mark_unready(self, reason: str) -> None:
         """The node answered that it takes no new queries (draining, starting): no ejection, and its
@@ -113,20 +141,45 @@ class Upstream:
         self.healthy = False
         self.health_failures = 0
         self.last_error = reason
+        self._ejected_for = None
 
-    def eject(self, reason: str) -> None:
-        """The node does not answer at all (killed, hung, unreachable)."""
+    def eject(self, reason: str, detail: str) -> None:
+        """The node does not answer at all: ``refused`` (killed, restarting) or ``unresponsive`` (hung,
+        unreachable). Counted once per ejection, not once per failed attempt that confirms it."""
         if self.healthy:
-            self.ejections += 1
-            log.warning("ejecting upstream %s (%s): %s", self.pod, self.url, reason)
+            self._count_ejection(reason)
+            log.warning("ejecting upstream %s (%s), %s: %s", self.pod, self.url, reason, detail)
+        if self.healthy or self._ejected_for is None:
+            self._ejected_for = reason
         self.healthy = False
-        self.last_error = reason
+        self.last_error = detail
+
+    def eject_for_latency(self, until: float, detail: str) -> None:
+        """Out of routing until ``until`` (monotonic), whatever the health checks say meanwhile."""
+        self.latency_ejected = True
+        self.latency_ejected_until = until
+        self.latency_ejections += 1
+        self._count_ejection("latency")
+        self.last_error = detail
+        log.warning("ejecting upstream %s (%s) as a latency outlier: %s", self.pod, self.url, detail)
+
+    def readmit(self, now: float) -> None:
+        """The latency back-off is over and the node is no outlier now: routable again if healthy."""
+        self.latency_ejected = False
+        self.readmitted_at = now
+        log.info("upstream %s (%s) readmitted after its latency back-off", self.pod, self.url)
+
+    def _count_ejection(self, reason: str) -> None:
+        self.ejections += 1
+        if self.series is not None:
+            self.series.count_ejection(reason)
 
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.engine, "cluster": self.cluster, "node": self.node, "pod": self.pod,
             "url": self.url, "version": self.version, "state": self.state, "healthy": self.healthy,
             "routable": self.routable, "drained": self.drained, "breaker": self.breaker.state,
-            "outstanding": self.outstanding, "ejections": self.ejections,
+            "outstanding": self.outstanding, "ejections": self.ejections, "ejection": self.ejection,
             "health_failures": self.health_failures, "last_error": self.last_error,
+            "probe_ewma_ms": None if self.probe_ewma_s is None else round(self.probe_ewma_s * 1000, 3),
         }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from engines.node.config import NODE_TYPES, NodeConfig, NodeIdentity
 from engines.node.server import run
 from engines.storage import default_storage_path
+from foundation.logs import setup_logging
 
 
 def _positive(text: str) -> float:
@@ -39,6 +39,9 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
                         help="per-query timeout (queue + execution), seconds; also the cap of timeout_s")
     parser.add_argument("--admin-token-file", type=Path, default=None,
                         help="bearer token of the admin API (runtime fault knobs); without it the API is off")
+    parser.add_argument("--history-dir", type=Path, default=None,
+                        help="directory of the query history (Parquet segments, kept across restarts); "
+                             "default: in memory only")
     parser.add_argument("--no-drain", dest="drain", action="store_false",
                         help="SIGTERM kills at once (a node with graceful shutdown broken, for chaos tests)")
     args = parser.parse_args(argv)
@@ -54,14 +57,13 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
         identity=NodeIdentity(args.engine, args.cluster, args.node, args.pod, args.version),
         node_type=NODE_TYPES[args.node_type], storage=args.storage or default_storage_path(),
         port=args.port, port_file=args.port_file, grace_s=args.grace, query_timeout_s=args.query_timeout,
-        drain=args.drain, admin_token=token,
+        drain=args.drain, admin_token=token, history_dir=args.history_dir,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s {config.identity.pod} %(name)s: %(message)s")
+    setup_logging("engine-node", **config.identity.as_fields())
     return run(config)
 
 

@@ -10,18 +10,26 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class NodeType:
-    """Capacity of a node: concurrent query slots, queue places and query-core memory."""
+    """Capacity of a node: concurrent query slots, queue places and query-core memory, and its price."""
 
     name: str
     slots: int
     queue_capacity: int
     memory_limit_bytes: int
+    #: Consumption units one node of this type costs per hour it runs (Firebolt's FBU, Snowflake's
+    #: credits): the one rate behind engine_consumed_units_total and every cost figure.
+    units_per_hour: float = 1.0
+
+    @property
+    def units_per_second(self) -> float:
+        return self.units_per_hour / 3600.0
 
 
+# The rate doubles with the size, as the capacity does: a bigger node is not a discount.
 NODE_TYPES: dict[str, NodeType] = {
-    "S": NodeType("S", slots=2, queue_capacity=8, memory_limit_bytes=256 * MIB),
-    "M": NodeType("M", slots=4, queue_capacity=16, memory_limit_bytes=512 * MIB),
-    "L": NodeType("L", slots=8, queue_capacity=32, memory_limit_bytes=1024 * MIB),
+    "S": NodeType("S", slots=2, queue_capacity=8, memory_limit_bytes=256 * MIB, units_per_hour=1.0),
+    "M": NodeType("M", slots=4, queue_capacity=16, memory_limit_bytes=512 * MIB, units_per_hour=2.0),
+    "L": NodeType("L", slots=8, queue_capacity=32, memory_limit_bytes=1024 * MIB, units_per_hour=4.0),
 }
 
 
@@ -51,3 +59,5 @@ class NodeConfig:
     drain: bool = True
     #: Bearer token of the admin API (fault knobs); None switches the admin API off.
     admin_token: str | None = None
+    #: Where the query history is kept across restarts of the pod; None keeps it in memory only.
+    history_dir: Path | None = None

@@ -31,9 +31,9 @@ import duckdb
 from opentelemetry import trace
 from opentelemetry.context import Context
 
+from engines.kinds import classify
 from engines.node.config import MIB, NodeType
 from engines.node.faults import StorageFaults
-from engines.node.kinds import classify
 from engines.storage import parquet_files
 from exporters.tracing import get_tracer
 
@@ -56,7 +56,8 @@ _USER_ERRORS: tuple[type[Exception], ...] = (
     duckdb.DependencyException,
 )
 
-_PROFILE_FIELDS = re.compile(r'"(total_bytes_scanned|total_rows_scanned|total_bytes_spilled)": (\d+)')
+_PROFILE_FIELDS = re.compile(
+    r'"(total_bytes_scanned|total_rows_scanned|total_bytes_spilled|peak_buffer_memory)": (\d+)')
 
 
 class QueryError(Exception):
@@ -75,6 +76,7 @@ class QueryResult:
     scanned_bytes: int = 0
     scanned_rows: int = 0
     spilled_bytes: int = 0
+    peak_memory_bytes: int = 0  # the query core's peak buffer memory over the statements
 
 
 @dataclass(eq=False)  # compared and hashed by identity: jobs are tracked in sets while in flight
@@ -266,7 +268,7 @@ class QueryCore:
             if denied:
                 raise QueryError("invalid_sql", f"{', '.join(denied)} statements are not allowed on engine nodes")
 
-        scanned_bytes = scanned_rows = spilled = 0
+        scanned_bytes = scanned_rows = spilled = peak = 0
         with _span("core.execute", job):
             for index, statement in enumerate(statements):
                 job._check_canceled()
@@ -274,8 +276,8 @@ class QueryCore:
                 session.execute(statement)
                 if index < len(statements) - 1 and statement.type.name == "SELECT":
                     session.fetchall()  # an intermediate SELECT's rows go nowhere, its cost counts
-                    scanned_bytes, scanned_rows, spilled = _add_profile(session, scanned_bytes, scanned_rows,
-                                                                         spilled)
+                    scanned_bytes, scanned_rows, spilled, peak = _add_profile(session, scanned_bytes,
+                                                                               scanned_rows, spilled, peak)
         with _span("core.fetch", job) as span:
             columns = [d[0] for d in session.description or ()]
             rows = session.fetchmany(MAX_ROWS) if columns else []
@@ -283,10 +285,11 @@ class QueryCore:
             if row_count == MAX_ROWS:
                 row_count += _count_rest(session)
             if statements[-1].type.name == "SELECT":
-                scanned_bytes, scanned_rows, spilled = _add_profile(session, scanned_bytes, scanned_rows, spilled)
+                scanned_bytes, scanned_rows, spilled, peak = _add_profile(session, scanned_bytes, scanned_rows,
+                                                                           spilled, peak)
             span.set_attribute("db.response.returned_rows", row_count)
             rows_json = _encode_rows(rows)
-        return QueryResult(columns, rows_json, row_count, scanned_bytes, scanned_rows, spilled)
+        return QueryResult(columns, rows_json, row_count, scanned_bytes, scanned_rows, spilled, peak)
 
 
 def _encode_rows(rows: list[Any]) -> str:
@@ -326,12 +329,14 @@ def _count_rest(session: duckdb.DuckDBPyConnection) -> int:
 
 
 def _add_profile(session: duckdb.DuckDBPyConnection, scanned_bytes: int, scanned_rows: int,
-                 spilled: int) -> tuple[int, int, int]:
-    """Add the storage bytes and rows the last statement read, and what it spilled, from its profile."""
+                 spilled: int, peak: int) -> tuple[int, int, int, int]:
+    """Add the storage bytes and rows the last statement read, and what it spilled, from its profile;
+    the peak memory is the highest of any statement's."""
     fields = dict(_PROFILE_FIELDS.findall(session.get_profiling_information()))
     return (scanned_bytes + int(fields.get("total_bytes_scanned", 0)),
             scanned_rows + int(fields.get("total_rows_scanned", 0)),
-            spilled + int(fields.get("total_bytes_spilled", 0)))
+            spilled + int(fields.get("total_bytes_spilled", 0)),
+            max(peak, int(fields.get("peak_buffer_memory", 0))))
 
 
 def _write_catalog(catalog: Path, storage: Path) -> None:

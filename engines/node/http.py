@@ -1,9 +1,11 @@
-"""The node's HTTP API (Starlette): /query, /healthz, /readyz, /status, /metrics, and the admin API.
+"""The node's HTTP API (Starlette): /query, /healthz, /readyz, /status, /metrics, /queries, and the admin API.
 
 Maps the query service's outcomes to status codes and the JSON of docs/architecture.md. Every query
 response names the engine, cluster, node and pod that answered. The admin API
-(``/admin/faults/storage-latency``) takes the bearer token of ``--admin-token-file``, which only the
-orchestrator holds; without a token it does not exist.
+(``/admin/faults/storage-latency``, ``POST /queries/{id}/cancel``) takes the bearer token of
+``--admin-token-file``, which only the orchestrator and the gateway hold; without a token it does not
+exist. Reading the query history is open, as /status is: whoever reaches the node can run queries on it
+anyway, while a kill acts on someone else's query.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engines.node.config import NodeConfig
+from engines.node.history import FAILED, FINISHED_STATUSES
 from engines.node.service import Outcome, QueryService
 from exporters.tracing import extract_context
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_S = "1"
+#: How long ``POST /queries/{id}/cancel`` waits for the query to end before answering 202.
+CANCEL_WAIT_S = 5.0
+MAX_HISTORY_ROWS = 10_000
 
 #: HTTP status of each error type the node answers.
 STATUS_BY_ERROR: dict[str, int] = {
@@ -85,13 +91,36 @@ def _parse(body: bytes) -> tuple[str, str | None, float | None, str | None]:
     return sql, kind, float(timeout_s) if timeout_s is not None else None, query_id
 
 
+def history_filters(params: Mapping[str, str]) -> tuple[str | None, int, int | None]:
+    """status, limit, slowest of ``GET /queries`` — or ValueError saying what is wrong, for a 400."""
+    unknown = sorted(set(params) - {"status", "limit", "slowest"})
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: status, limit, slowest")
+    status = params.get("status") or None
+    allowed = (*FINISHED_STATUSES, FAILED)
+    if status is not None and status not in allowed:
+        raise ValueError(f"status must be one of {', '.join(allowed)}, got {status!r}")
+    limit = _bounded_int(params.get("limit"), "limit", 100)
+    slowest = _bounded_int(params.get("slowest"), "slowest", None)
+    return status, limit if limit is not None else 100, slowest
+
+
+def _bounded_int(text: str | None, name: str, default: int | None) -> int | None:
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_ROWS:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_HISTORY_ROWS}, got {text!r}")
+    return int(text)
+
+
 def build_app(service: QueryService, config: NodeConfig) -> Starlette:
     identity = config.identity.as_fields()
     started = time.monotonic()
 
-    def error(error_type: str, message: str, query_id: str | None = None) -> Response:
+    def error(error_type: str, message: str, query_id: str | None = None, retriable: bool | None = None) -> Response:
         payload: dict[str, Any] = {"error": message, "error_type": error_type,
-                                   "retriable": error_type in RETRIABLE, **identity}
+                                   "retriable": error_type in RETRIABLE if retriable is None else retriable,
+                                   **identity}
         if query_id is not None:
             payload["query_id"] = query_id
         status = STATUS_BY_ERROR.get(error_type, 500)
@@ -100,7 +129,7 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
     def answer(outcome: Outcome, query_id: str | None) -> Response:
         result = outcome.result
         if result is None:
-            return error(outcome.error_type or "internal", outcome.error or "", query_id)
+            return error(outcome.error_type or "internal", outcome.error or "", query_id, outcome.retriable)
         meta: dict[str, Any] = {"columns": result.columns, "row_count": result.row_count,
                                 "elapsed_s": round(outcome.elapsed_s, 6), "queue_s": round(outcome.queue_s, 6),
                                 **identity}
@@ -123,7 +152,7 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         except ValueError as exc:
             service.reject("invalid_sql", parent)
             return error("invalid_sql", f"malformed request: {exc}")
-        outcome = await service.execute(sql, kind, timeout_s, parent)
+        outcome = await service.execute(sql, kind, timeout_s, parent, query_id)
         return answer(outcome, query_id)
 
     async def healthz(request: Request) -> Response:
@@ -147,7 +176,8 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         body, content_type = service.metrics.render(request.headers.get("accept"))
         return Response(body, 200, headers={"Content-Type": content_type})
 
-    async def storage_latency(request: Request) -> Response:
+    def refused(request: Request) -> Response | None:
+        """The admin API's answer to a request without the right token; None lets it through."""
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         token = config.admin_token
         if token is None:
@@ -155,6 +185,45 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         # Constant-time comparison: the token must not leak one byte at a time through timing.
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             return _json({"error": "missing or wrong bearer token"}, 401, {"www-authenticate": "Bearer"})
+        return None
+
+    async def queries(request: Request) -> Response:
+        try:
+            status_filter, limit, slowest = history_filters(request.query_params)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        records = service.history.recent(status_filter, limit, slowest)
+        return _json({"queries": [r.to_dict() for r in records], **identity})
+
+    async def running(request: Request) -> Response:
+        now = time.perf_counter()
+        return _json({"queries": [{**q.to_dict(now), **identity} for q in service.history.running()],
+                      **identity})
+
+    async def cancel(request: Request) -> Response:
+        if (denied := refused(request)) is not None:
+            return denied
+        query_id = request.path_params["query_id"]
+        found = service.kill(query_id)
+        if not found:
+            done = service.history.find(query_id)
+            if done:
+                return _json({"error": f"query {query_id} already finished ({done[-1].status})",
+                              "query_id": query_id, "queries": [r.to_dict() for r in done], **identity}, 409)
+            return _json({"error": f"no query {query_id} on this node", "query_id": query_id, **identity}, 404)
+        # Answer once the kill took effect, so the caller reads the outcome rather than a promise.
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while service.history.live(query_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        pending = len(service.history.live(query_id))
+        ended = len(found) - pending
+        records = service.history.find(query_id)[-ended:] if ended else []  # the newest: those just killed
+        return _json({"query_id": query_id, "canceled": ended, "still_running": pending,
+                      "queries": [r.to_dict() for r in records], **identity}, 202 if pending else 200)
+
+    async def storage_latency(request: Request) -> Response:
+        if (denied := refused(request)) is not None:
+            return denied
         faults, core = service.core.faults, service.core
         if request.method == "GET":
             return _json({**faults.snapshot(), **identity})
@@ -183,4 +252,7 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         Route("/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/admin/faults/storage-latency", storage_latency, methods=["GET", "POST"]),
+        Route("/queries", queries, methods=["GET"]),
+        Route("/queries/running", running, methods=["GET"]),
+        Route("/queries/{query_id}/cancel", cancel, methods=["POST"]),
     ])

@@ -22,6 +22,7 @@ import uvloop
 from engines.node import workdir
 from engines.node.config import NodeConfig
 from engines.node.core import QueryCore
+from engines.node.history import QueryHistory
 from engines.node.http import build_app
 from engines.node.lifecycle import RUNNING, STOPPED, Lifecycle, begin_drain, drain
 from engines.node.service import QueryService
@@ -70,15 +71,18 @@ async def _serve(config: NodeConfig) -> int:
             loop.add_signal_handler(sig, on_signal)
     work_dir = workdir.create()
     service: QueryService | None = None
+    history = QueryHistory(config.identity.as_fields(), config.history_dir)
     try:
         storage = ensure_storage(config.storage)
+        history.start()
         service = QueryService(QueryCore(storage, config.node_type, work_dir), metrics, lifecycle,
-                               config.query_timeout_s)
+                               config.query_timeout_s, history)
         sock = bind_socket(config.port)
         port = int(sock.getsockname()[1])
         server = _Server(uvicorn.Config(
             build_app(service, config), lifespan="off", http="httptools", access_log=False,
             log_level="warning", server_header=False, timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S,
+            log_config=None,  # uvicorn's lines go through our JSON handler (foundation.logs)
         ))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -106,6 +110,7 @@ async def _serve(config: NodeConfig) -> int:
         lifecycle.to(STOPPED)
         return 0
     finally:
+        history.close()  # before a hard exit too: the last queries' records are what on-call looks for
         if service is not None and not service.close():
             log.error("a query worker would not stop; exiting without waiting for it")
             workdir.remove(work_dir)

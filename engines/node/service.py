@@ -3,12 +3,16 @@
 HTTP-agnostic: it takes a statement and answers an :class:`Outcome` carrying a contract error type,
 which the server maps to a status code. Every admitted query ends in exactly one
 ``observe_query``; refusals at the door are counted with ``count_rejected`` (see exporters.golden).
+Every query, admitted or refused, ends in one record of the query history (engines.node.history),
+and an operator can kill a live one by its id (:meth:`QueryService.kill`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,9 +21,10 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
+from engines.kinds import summary
 from engines.node.admission import Admission, Canceled, Overloaded
 from engines.node.core import QueryCore, QueryError, QueryJob, QueryResult, query_text
-from engines.node.kinds import summary
+from engines.node.history import LiveQuery, QueryHistory
 from engines.node.lifecycle import Lifecycle
 from exporters.contract import USER_ERROR_TYPES
 from exporters.golden import QueryServiceMetrics, bounded_kind
@@ -28,6 +33,10 @@ from exporters.tracing import get_tracer
 INTERRUPT_EVERY_S = 0.05  # DuckDB drops an interrupt that lands before execution starts: repeat it
 
 _tracer = get_tracer("engines.node")
+log = logging.getLogger("engines.node.query")
+
+#: The message a killed query's client reads: it says who stopped the query, so nobody retries it blindly.
+KILLED = "query killed by an operator"
 
 
 @dataclass
@@ -37,6 +46,9 @@ class Outcome:
     error: str | None = None
     queue_s: float = 0.0
     elapsed_s: float = 0.0
+    #: None: as the error type says (engines.node.http.RETRIABLE); False for a query an operator killed.
+    retriable: bool | None = None
+    query_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -52,8 +64,10 @@ def _trace_id(span: trace.Span) -> str | None:
 
 class QueryService:
     def __init__(self, core: QueryCore, metrics: QueryServiceMetrics, lifecycle: Lifecycle,
-                 query_timeout_s: float) -> None:
+                 query_timeout_s: float, history: QueryHistory | None = None) -> None:
         self.core = core
+        self.history = history or QueryHistory({"engine": "", "cluster": "", "node": "", "pod": ""})
+        metrics.watch_oldest_running(self.history.oldest_running_s)
         self.metrics = metrics
         self.lifecycle = lifecycle
         self.query_timeout_s = query_timeout_s
@@ -88,20 +102,54 @@ class QueryService:
         self.metrics.count_rejected(error_type, _trace_id(trace.get_current_span(parent)))
 
     async def execute(self, sql: str, kind_hint: str | None = None, timeout_s: float | None = None,
-                      parent: Context | None = None) -> Outcome:
-        started = time.perf_counter()
+                      parent: Context | None = None, query_id: str | None = None) -> Outcome:
+        live = self.history.begin(query_id or uuid.uuid4().hex, sql, bounded_kind(kind_hint))
+        started = live.started
         with _tracer.start_as_current_span("node.query", context=parent, kind=SpanKind.SERVER,
                                            record_exception=False, set_status_on_exception=False) as span:
-            outcome = await self._execute(span, sql, kind_hint, timeout_s, started)
+            live.trace_id = _trace_id(span)
+            outcome = await self._execute(span, live, sql, kind_hint, timeout_s, started)
             if outcome.error_type is not None:
                 span.set_attribute("error.type", outcome.error_type)
                 if outcome.error_type not in USER_ERROR_TYPES:  # a client's bad SQL is not our failure
                     span.set_status(trace.StatusCode.ERROR, outcome.error)
-            return outcome
+        self._record(live, outcome)
+        return outcome
 
-    async def _execute(self, span: trace.Span, sql: str, kind_hint: str | None, timeout_s: float | None,
-                       started: float) -> Outcome:
-        trace_id = _trace_id(span)
+    def _record(self, live: LiveQuery, outcome: Outcome) -> None:
+        if live.killed and outcome.error_type == "canceled":
+            outcome.error, outcome.retriable = KILLED, False  # the client must not run it again elsewhere
+        outcome.query_id = live.query_id
+        result = outcome.result
+        elapsed = outcome.elapsed_s or time.perf_counter() - live.started
+        self.history.finish(
+            live, outcome.error_type, outcome.error, duration_s=elapsed, queue_s=outcome.queue_s,
+            row_count=result.row_count if result else 0, scanned_rows=result.scanned_rows if result else 0,
+            scanned_bytes=result.scanned_bytes if result else 0, spilled_bytes=result.spilled_bytes if result else 0,
+            peak_memory_bytes=result.peak_memory_bytes if result else 0)
+        if outcome.error_type is not None and outcome.error_type not in USER_ERROR_TYPES:
+            # Failures only: one line per successful query would cost the hot path and drown the log.
+            log.warning("query %s failed: %s: %s", live.query_id, outcome.error_type, outcome.error,
+                        extra={"query_id": live.query_id, "trace_id": live.trace_id,
+                               "error_type": outcome.error_type, "kind": live.kind})
+
+    def kill(self, query_id: str) -> list[LiveQuery]:
+        """Cancel every live query with this id (an operator's kill); the ones found.
+
+        Queued: it leaves the queue at once. Running: DuckDB is interrupted, again and again until the
+        worker returns (an interrupt that lands before execution starts is lost). Either way it ends
+        ``canceled``, answered as not retriable.
+        """
+        found = self.history.live(query_id)
+        for live in found:
+            live.killed = True
+            if live.cancel is not None:
+                live.cancel()
+        return found
+
+    async def _execute(self, span: trace.Span, live: LiveQuery, sql: str, kind_hint: str | None,
+                       timeout_s: float | None, started: float) -> Outcome:
+        trace_id = live.trace_id
         if not self.lifecycle.accepting:
             self.metrics.count_rejected("unavailable", trace_id)
             return Outcome(None, "unavailable", f"node is {self.lifecycle.state}: retry on another node")
@@ -111,7 +159,7 @@ class QueryService:
         context = trace.set_span_in_context(span) if span.is_recording() else None
         job = QueryJob(sql, kind_hint, context, kind=bounded_kind(kind_hint))
         try:
-            await self._admit(deadline)
+            await self._admit(deadline, live)
         except Overloaded as exc:
             self.metrics.count_rejected("overloaded", trace_id)
             return Outcome(None, "overloaded", f"node overloaded: {exc}")
@@ -121,11 +169,12 @@ class QueryService:
             self.metrics.observe_query(job.kind, "error", 0.0, queue_s, error_type=error_type, trace_id=trace_id)
             return Outcome(None, error_type, f"query {error_type} while queued", queue_s, queue_s)
 
-        admitted = time.perf_counter()
+        admitted = live.admitted = time.perf_counter()
         try:
-            outcome = await self._run(job, deadline)
+            outcome = await self._run(job, deadline, live)
         finally:
             self.admission.release()
+            live.kind = job.kind  # classified by the core once parsed
         finished = time.perf_counter()
         outcome.queue_s, outcome.elapsed_s = admitted - started, finished - started
         result = outcome.result
@@ -145,21 +194,44 @@ class QueryService:
                 span.set_attribute("db.response.returned_rows", result.row_count)
         return outcome
 
-    async def _admit(self, deadline: float) -> None:
+    async def _admit(self, deadline: float, live: LiveQuery) -> None:
         if self.admission.running < self.admission.slots and not self.admission.queued:
             await self.admission.acquire()  # a free slot: no queue span, no timer on the hot path
             return
         with _tracer.start_as_current_span("core.queue"):
-            await asyncio.wait_for(self.admission.acquire(), timeout=max(deadline - time.perf_counter(), 0.0))
+            acquire = asyncio.ensure_future(self.admission.acquire())
+            killed = asyncio.Event()
+            live.cancel = killed.set
+            waiter = asyncio.ensure_future(killed.wait())
+            try:
+                await asyncio.wait({acquire, waiter}, timeout=max(deadline - time.perf_counter(), 0.0),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                live.cancel = None
+            if acquire.done():
+                acquire.result()  # raises Overloaded or Canceled; a kill that came with the slot acts in _run
+                return
+            acquire.cancel()  # Admission passes on a slot handed over at this very moment
+            await asyncio.gather(acquire, return_exceptions=True)
+            if killed.is_set():
+                raise Canceled(KILLED)
+            raise TimeoutError
 
-    async def _run(self, job: QueryJob, deadline: float) -> Outcome:
+    async def _run(self, job: QueryJob, deadline: float, live: LiveQuery) -> Outcome:
         self._inflight.add(job)
-        if self._canceling:
+        if self._canceling or live.killed:
             job.cancel("canceled")
         submitted = self._executor.submit(self.core.run, job)
         self._running.add(submitted)
         submitted.add_done_callback(self._running.discard)
         future = asyncio.wrap_future(submitted)
+
+        def kill() -> None:
+            job.cancel("canceled")
+            asyncio.ensure_future(_interrupt_until_done(job, future))
+
+        live.cancel = kill
         try:
             done, _ = await asyncio.wait({future}, timeout=max(deadline - time.perf_counter(), 0.0))
             if not done:
@@ -172,6 +244,7 @@ class QueryService:
             except Exception as exc:  # a bug of ours: still one answer, one observation, a free slot
                 return Outcome(None, "internal", f"{type(exc).__name__}: {exc}")
         finally:
+            live.cancel = None
             self._inflight.discard(job)
 
     async def wait_idle(self) -> None:

@@ -7,6 +7,7 @@ missing or repeating an event when two share a timestamp.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +34,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "operation_finished",  # operation, outcome, seconds, error?
     "gateway_error",  # the gateway admin API did not answer; the topology file still carries the change
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class EventLog:
             self._seq += 1
             event = Event(self._seq, time.time(), kind, engine, cluster, pod, fields)
             self._events.append(event)
+        # The timeline in the logs too, where it sits beside the nodes' own lines of the same moment.
+        log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items()),
+                 extra={"engine": engine, "cluster": cluster, "pod": pod})
         return event
 
     def since(self, seq: int = 0, kind: str | None = None) -> list[Event]:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from opentelemetry import trace
 
+from engines.node.config import NODE_TYPES
 from engines.orchestrator.engine import Cluster, ClusterState, Engine
 from engines.orchestrator.errors import (
     Conflict,
@@ -80,7 +81,7 @@ class Orchestrator:
         self._pods: dict[str, Pod] = {}  # every pod with a process or a pending restart
         self._stopping = threading.Event()
         self._gateway = GatewayLink(gateway_url, gateway_token)
-        self.exporter = EngineStateExporter(self.snapshot)
+        self.exporter = EngineStateExporter(self.snapshot, {name: t.units_per_second for name, t in NODE_TYPES.items()})
         for name in self._engines:
             self.exporter.add_engine(name)
         self._publisher = Publisher(self.state_dir)
@@ -98,6 +99,12 @@ class Orchestrator:
     @property
     def file_sd_path(self) -> Path:
         return self._publisher.file_sd_path
+
+    @property
+    def node_token_path(self) -> Path:
+        """The file (0600) holding the bearer token of the nodes' admin API, written by start(): the
+        gateway reads it to cancel queries on nodes."""
+        return self.state_dir / "run" / "node-admin-token"
 
     def attach_gateway(self, url: str | None, token: str | None) -> None:
         """Where the gateway's admin API is (it usually starts after us: it reads our topology file)."""
@@ -503,7 +510,8 @@ class Orchestrator:
         self._pod_config = PodConfig(run_dir=run_dir, log_dir=self.state_dir / "logs",
                                      storage_dir=storage, grace_period_s=self.fleet.grace_period_s,
                                      query_timeout_s=self.fleet.query_timeout_s, env=self._node_env,
-                                     admin_token_file=_write_secret(run_dir / "node-admin-token", self._node_token))
+                                     admin_token_file=_write_secret(self.node_token_path, self._node_token),
+                                     history_dir=self.state_dir / "history")
 
     def _new_cluster(self, e: Engine, version: str, nodes: int | None = None) -> Cluster:
         """Caller holds the lock."""

@@ -72,6 +72,8 @@ class PodConfig:
     env: dict[str, str] = field(default_factory=dict)
     #: The bearer token of the nodes' admin API (runtime fault knobs), readable by us only.
     admin_token_file: Path | None = None
+    #: One directory per pod under it keeps the node's query history across restarts of the pod.
+    history_dir: Path | None = None
 
 
 def pod_name(engine: str, cluster: str, node: str, generation: int) -> str:
@@ -150,6 +152,8 @@ class Pod:
             args.append("--no-drain")
         if c.admin_token_file is not None:
             args += ["--admin-token-file", str(c.admin_token_file)]
+        if c.history_dir is not None:
+            args += ["--history-dir", str(c.history_dir / self.name)]
         return python_module(NODE_MODULE, *args)
 
     def spawn(self) -> None:

@@ -139,6 +139,7 @@ class Supervisor:
             return
         reason = exit_reason(pod, returncode)
         pod.last_exit_code, pod.exited_at, pod.port = returncode, now, None
+        self._exporter.add_node_seconds(pod.engine, pod.node_type, now - pod.started_at)
         self._events.append("pod_exited", engine=pod.engine, cluster=pod.cluster, pod=pod.name,
                             returncode=returncode, reason=reason,
                             uptime_s=round(now - pod.started_at, 3))

@@ -143,16 +143,19 @@ def _run(exp, platform, out_dir: Path) -> int:  # noqa: ANN001
 
 
 @app.command("cleanup")
-def cleanup() -> None:
-    """Remove every cgroup and netfilter rule a crashed chaos run left behind, and say what was removed."""
+def cleanup(all_: Annotated[bool, typer.Option("--all", help="Also what runs that are still running own")] = False,
+            ) -> None:
+    """Remove the cgroups and netfilter rules a crashed chaos run left behind, and say what was removed."""
     from chaos.cleanup import cleanup as clean_up
 
-    report = clean_up()
+    report = clean_up(everything=all_)
     for line in report.removed:
         console.print(f"removed {line}", markup=False, highlight=False, soft_wrap=True)
+    for line in report.kept:
+        console.print(f"kept {line} (--all removes it)", markup=False, highlight=False, soft_wrap=True)
     for line in report.skipped:
         console.print(f"skipped {line}", markup=False, highlight=False, soft_wrap=True, style="dim")
     if report.problems:
         fail("chaos cleanup left something behind", code=EXIT_FAILED, problems=report.problems)
     if not report.removed:
-        console.print("nothing to clean up: no cgroup or netfilter rule of enginewatch's is left")
+        console.print("nothing to clean up: no cgroup or netfilter rule of a finished run is left")

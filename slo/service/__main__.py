@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
+from foundation.logs import setup_logging
 from foundation.process import bind_socket, write_atomic
 from slo.errors import SpecError
 from slo.service.app import ServiceConfig, create_app, load_slos
@@ -62,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.filename}: no such file", file=sys.stderr)
         return 2
     app = create_app(config, slos)
-    uv = uvicorn.Config(app, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=5)
+    setup_logging("slo-service", args.log_level)
+    uv = uvicorn.Config(app, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=5,
+                        log_config=None)  # uvicorn's lines go through our JSON handler (foundation.logs)
     asyncio.run(serve(uv, args.port_file, args.port))
     return 0
 

@@ -1,8 +1,12 @@
 """Bounded descriptions of a statement for metrics and spans: its kind and a summary without literals.
 
-The kind is a label value of ``engine_query_duration_seconds``, so it must come from the contract's
-small set whatever the client sends. A client may hint it; otherwise a cheap look at the statement
-decides (no second parse: this runs on every query).
+The kind is a label value of ``engine_query_duration_seconds`` (node) and of
+``gateway_request_duration_seconds`` (gateway), so it must come from the contract's small set whatever
+the client sends. A client may hint it; otherwise a cheap look at the statement decides (no second
+parse: this runs on every query). Node and gateway share this one classifier, so that a latency SLO
+per kind at the gateway and the node's per-kind histogram speak of the same queries; the node knows
+the statement type from DuckDB's parser, the gateway guesses it from the first keyword
+(:func:`guess_operation`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ def classify(sql: str, operation: str, hint: str | None = None) -> str:
     if _KEY_LOOKUP.search(sql):
         return "lookup"
     return "scan"
+
+
+# Leading comments and parentheses before the first keyword: "/* c */ (SELECT 1)" is a SELECT.
+_LEADING = re.compile(r"\A(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*", re.S)
+_WORD = re.compile(r"[A-Za-z_]+")
+#: First keywords of statements that DuckDB's parser calls SELECT (FROM-first, CTEs, VALUES, TABLE).
+_SELECT_WORDS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE"})
+
+
+def guess_operation(sql: str) -> str:
+    """The statement type from the first keyword, where no parser is at hand (the gateway).
+
+    A CTE wrapping DML reads as SELECT here and as the DML at the node: the gateway's label errs
+    towards a read, which is what a CTE almost always is.
+    """
+    match = _WORD.match(sql, _LEADING.match(sql).end())  # type: ignore[union-attr]  # \A(...)* always matches
+    if match is None:
+        return "UNKNOWN"
+    word = match.group().upper()
+    return "SELECT" if word in _SELECT_WORDS else word
 
 
 def summary(sql: str, operation: str) -> str:
