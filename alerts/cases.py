@@ -293,6 +293,84 @@ def query_running_too_long(p: AlertProfile) -> list[Case]:
     return [fire, silent]
 
 
+def latency_outlier(p: AlertProfile) -> list[Case]:
+    """One slow node per cluster, each caught by another view of the alert; and fleets that only look slow."""
+    i, n, k = p.interval, p.outlier_window // p.interval, p.outlier_for // p.interval
+    start = n + 5  # a whole healthy window before the fault: every rate is defined from the start
+    total = start + n + k + 10
+    eval_at = (start + n + k + 2) * i  # a whole window into the fault, and `for:` on top
+
+    def two_speeds(before: float, after: float, per_sample: float) -> str:
+        """A histogram ``_sum`` whose observations take ``before`` seconds, then ``after`` from ``start``."""
+        a, b = before * per_sample, after * per_sample
+        return f"{ramp(0, a, start)} {ramp((start - 1) * a + b, b, total - start)}"
+
+    def probes(engine: str, cluster: str, n_: str, before: float, after: float) -> list[dict[str, str]]:
+        labels = {**GW, "engine": engine, "cluster": cluster, "node": n_, "pod": f"{engine}-{cluster}-{n_}"}
+        per_sample = 5 * i  # the gateway checks every node five times a second
+        return [series(c.GATEWAY_PROBE_DURATION.count, labels, ramp(0, per_sample, total)),
+                series(c.GATEWAY_PROBE_DURATION.sum, labels, two_speeds(before, after, per_sample))]
+
+    def lookups(engine: str, cluster: str, n_: str, port: int, before: float, after: float) -> list[dict[str, str]]:
+        labels = {**node(engine, cluster, n_, port), "kind": "lookup", "status": "ok"}
+        return [series(c.QUERY_DURATION.count, labels, ramp(0, i, total)),
+                series(c.QUERY_DURATION.sum, labels, two_speeds(before, after, i))]
+
+    def flapping(out: int, back: int) -> str:
+        """From ``start`` on: ejected for ``out`` samples, routable for ``back``, over and over."""
+        cycle = " ".join([hold(1, out), hold(0, back)])
+        return " ".join([cycle] * ((total - start) // (out + back) + 1))
+
+    def ejected(engine: str, cluster: str, n_: str, values: str) -> dict[str, str]:
+        return series(c.GATEWAY_UPSTREAM_EJECTED, {**GW, "engine": engine, "cluster": cluster, "node": n_,
+                                                   "pod": f"{engine}-{cluster}-{n_}", "reason": "latency"}, values)
+
+    def throttling(engine: str, cluster: str, n_: str, port: int, share: float) -> list[dict[str, str]]:
+        # No quota before the fault: the kernel counts no periods at all until one is set.
+        labels = node(engine, cluster, n_, port)
+        return [series(c.CPU_PERIODS, labels, f"{hold(0, start)} {ramp(10 * i, 10 * i, total - start)}"),
+                series(c.CPU_THROTTLED_PERIODS, labels,
+                       f"{hold(0, start)} {ramp(10 * share * i, 10 * share * i, total - start)}")]
+
+    def text(engine: str, cluster: str, pod: str) -> str:
+        return (f"Node {pod} of engine {engine}, cluster {cluster}, has answered far more slowly than its cluster "
+                f"peers for {d(p.outlier_for)}: the gateway holds it out of routing as a latency outlier, its health "
+                f"checks or lookups take over {p.outlier_ratio:g} times those of the fastest peer, or its CPU quota "
+                f"throttles it in over {p.outlier_throttled_ratio:.0%} of its periods. Its cluster serves with less "
+                "capacity and its queries are slow: it may be CPU throttled, starved, partitioned or reading slow "
+                "storage.")
+
+    def expected(engine: str, cluster: str) -> Expected:
+        pod = f"{engine}-{cluster}-n1"
+        return Expected({"engine": engine, "cluster": cluster, "node": "n1", "pod": pod}, text(engine, cluster, pod))
+
+    fire = Case(pl.ENGINE_NODE_LATENCY_OUTLIER,
+                "sales c1: held out by the gateway 2/3 of the time; analytics c1: checks 6x the peer's; sales c2: "
+                "lookups 7.5x; analytics c2: throttled in 60% of periods", [
+                    # Out two thirds of the time: readmitted after each back-off, ejected again.
+                    ejected("sales", "c1", "n1", f"{hold(0, start)} {flapping(2, 1)}"),
+                    ejected("sales", "c1", "n2", hold(0, total)),
+                    *probes("analytics", "c1", "n1", 0.01, 0.06), *probes("analytics", "c1", "n2", 0.01, 0.01),
+                    *lookups("sales", "c2", "n1", 9001, 0.02, 0.15), *lookups("sales", "c2", "n2", 9002, 0.02, 0.02),
+                    *throttling("analytics", "c2", "n1", 9003, 0.6),
+                ], eval_at,
+                [expected("analytics", "c1"), expected("analytics", "c2"), expected("sales", "c1"),
+                 expected("sales", "c2")],
+                # The throttling view holds from the fault's first sample on: nothing fires before `for:`.
+                quiet_at=(start + k - 1) * i)
+    silent = Case(pl.ENGINE_NODE_LATENCY_OUTLIER,
+                  "held out 2/5 of the time; slow checks under the floor, 4x the peer's, or without a peer; "
+                  "lookups under the floor; throttled in 40% of periods", [
+                      ejected("sales", "c1", "n1", f"{hold(0, start)} {flapping(2, 3)}"),
+                      *probes("analytics", "c1", "n1", 0.002, 0.04), *probes("analytics", "c1", "n2", 0.002, 0.005),
+                      *probes("analytics", "c2", "n1", 0.002, 0.2), *probes("analytics", "c2", "n2", 0.002, 0.05),
+                      *probes("analytics", "c3", "n1", 0.002, 0.3),
+                      *lookups("sales", "c2", "n1", 9001, 0.01, 0.09), *lookups("sales", "c2", "n2", 9002, 0.01, 0.01),
+                      *throttling("sales", "c3", "n1", 9003, 0.4),
+                  ], eval_at)
+    return [fire, silent]
+
+
 def target_absent(p: AlertProfile) -> list[Case]:
     i = p.interval
     total = p.absent_for // i + 10
@@ -313,7 +391,7 @@ def target_absent(p: AlertProfile) -> list[Case]:
 
 BUILDERS: tuple[CaseBuilder, ...] = (
     node_down, crash_looping, *(stuck(s) for s in TRANSITION_STATES), no_healthy_upstream, failover_storm,
-    slots_saturated, queue_growing, memory_saturation, query_running_too_long, target_absent,
+    slots_saturated, queue_growing, memory_saturation, query_running_too_long, latency_outlier, target_absent,
 )
 
 

@@ -77,6 +77,27 @@ def build(settings: Settings) -> Dashboard:
             "reqps", [Query(q.rate(c.GATEWAY_ERRORS, (q.ENGINE, q.ERROR_TYPE)), "{{error_type}} {{engine}}")],
             width=24, stacked=True, no_value="0"),
     ])
+    gray = Row("Gray failures: slow nodes", [
+        timeseries(
+            "Health-check latency by node",
+            "Mean time each node took to answer the gateway's health checks (a check that timed out counts "
+            "at its timeout). Peers share a machine, so they move together; one node far above its "
+            "cluster's fastest is a latency outlier, and the gateway ejects it.",
+            "s", [Query(q.mean(c.GATEWAY_PROBE_DURATION, (q.ENGINE, q.CLUSTER, q.POD)), "{{pod}}")], width=8,
+            links=[links.runbook(alerts.NODE_LATENCY_OUTLIER)]),
+        timeseries(
+            "Ejections by reason",
+            "Nodes the gateway took out of routing per rate interval, by reason: refused (nothing listens), "
+            "unresponsive (health checks time out), latency (an outlier among its cluster's nodes).",
+            "short", [Query(q.increase(c.GATEWAY_EJECTIONS, (q.POD, q.REASON)), "{{reason}} {{pod}}")], width=8,
+            stacked=True, no_value="0"),
+        timeseries(
+            "CPU throttling by node",
+            "Seconds per second each node's cgroup spent throttled by its CPU quota (a CPU limit): the node "
+            "wanted the CPU and was not allowed it, so its queries and health checks wait.",
+            "s", [Query(q.rate(c.CPU_THROTTLED, (q.ENGINE, q.CLUSTER, q.POD)), "{{pod}}")], width=8,
+            no_value="0", links=[links.runbook(alerts.NODE_LATENCY_OUTLIER)]),
+    ])
     load = Row("Load", [
         timeseries(
             "In-flight requests by engine",
@@ -88,10 +109,17 @@ def build(settings: Settings) -> Dashboard:
             "that wait out the deadline show here first.",
             "s", [Query(q.quantile(0.99, c.GATEWAY_REQUEST_DURATION, (q.ENGINE, q.STATUS)),
                         "{{status}} {{engine}}")]),
+        timeseries(
+            "p99 client latency by query kind",
+            "99th percentile of the time clients waited for a successful query, per engine and kind: "
+            "millisecond lookups and multi-second scans have latency SLOs of their own.",
+            "s", [Query(q.quantile(0.99, c.GATEWAY_REQUEST_DURATION, (q.ENGINE, q.KIND), match={q.STATUS: "ok"}),
+                        "{{kind}} {{engine}}")], width=24),
     ])
     return dashboard(
         uid=GATEWAY_UID, title=TITLE,
         description="Routing, upstream health, circuit breakers, retries and failovers at the gateway.",
-        rows=[upstreams, retries, load], links=links,
-        runbooks=[alerts.NO_HEALTHY_UPSTREAM, alerts.FAILOVER_STORM, alerts.ENGINE_NODE_DOWN],
+        rows=[upstreams, retries, gray, load], links=links,
+        runbooks=[alerts.NO_HEALTHY_UPSTREAM, alerts.FAILOVER_STORM, alerts.ENGINE_NODE_DOWN,
+                  alerts.NODE_LATENCY_OUTLIER],
     )

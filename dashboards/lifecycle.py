@@ -1,5 +1,5 @@
 """Engine lifecycle: the control plane's view — engine and node states over time, orchestrator
-operations, pod restarts by reason, drains, and ready against desired nodes."""
+operations, pod restarts by reason, drains, ready against desired nodes, and what the engines cost."""
 
 from __future__ import annotations
 
@@ -92,9 +92,23 @@ def build(settings: Settings) -> Dashboard:
             "short", [Query(q.increase(c.ENGINE_POD_DRAINS, (*_EC, q.OUTCOME)),
                             "{{outcome}} {{engine}} / {{cluster}}")], width=8, stacked=True),
     ])
+    cost = Row("Cost", [
+        timeseries(
+            "Consumption rate by engine",
+            "Consumption units per hour each engine burns now: its running nodes times the hourly rate of "
+            "its node type. Scaling out shows as a step up; a stopped engine costs nothing.",
+            "short", [Query(f"{q.rate(c.ENGINE_CONSUMED_UNITS, (q.ENGINE, q.TYPE))} * 3600",
+                            "{{engine}} ({{type}} nodes), units/h")], width=12),
+        timeseries(
+            "Units consumed per interval by engine",
+            "Consumption units each engine used in each rate interval, stacked: the area over a time range "
+            "is what that range cost.",
+            "short", [Query(q.increase(c.ENGINE_CONSUMED_UNITS, (q.ENGINE,)), "{{engine}}")], width=12,
+            stacked=True),
+    ])
     return dashboard(
         uid=LIFECYCLE_UID, title=TITLE,
-        description="Control plane: engine and node states, orchestrator operations, restarts and drains.",
-        rows=[states, capacity, operations, restarts], links=links,
+        description="Control plane: engine and node states, orchestrator operations, restarts, drains and cost.",
+        rows=[states, capacity, operations, restarts, cost], links=links,
         runbooks=[*alerts.ENGINE_STUCK, alerts.POD_CRASH_LOOPING, alerts.ENGINE_NODE_DOWN],
     )

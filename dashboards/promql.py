@@ -43,6 +43,7 @@ STATE = _declared("state")
 OPERATION = _declared("operation")
 OUTCOME = _declared("outcome")
 REASON = _declared("reason")
+TYPE = _declared("type")
 
 #: The dashboard variables that scope selectors, each named after its label: label -> reference.
 SCOPE: dict[str, str] = {label: f"${label}" for label in (ENGINE, CLUSTER)}

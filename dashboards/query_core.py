@@ -53,13 +53,20 @@ def build(settings: Settings) -> Dashboard:
                 Query(q.gauge(c.QUEUED_QUERIES, ()), "queued"),
                 Query(q.gauge(c.QUERY_SLOTS, ()), "slots"),
                 Query(q.gauge(c.QUEUE_CAPACITY, ()), "queue capacity"),
-            ], links=[links.runbook(alerts.SLOTS_SATURATED)]),
+            ], width=8, links=[links.runbook(alerts.SLOTS_SATURATED)]),
         timeseries(
             "Slot utilization by node",
             "Running queries over query slots on each node: finds the node that saturates first when "
             "routing is uneven.",
             "percentunit", [Query(f"{q.gauge(c.RUNNING_QUERIES)} / {q.gauge(c.QUERY_SLOTS)}", _NODE)],
-            max_value=1, thresholds=[("green", None), ("orange", 0.8), ("red", 1.0)]),
+            width=8, max_value=1, thresholds=[("green", None), ("orange", 0.8), ("red", 1.0)]),
+        timeseries(
+            "Oldest running query by node",
+            "How long the longest-running query of each node has been executing (0: none runs). Which "
+            "query it is: `enginewatch queries --engine ENGINE --running`; to cancel it: "
+            "`enginewatch queries kill ID`.",
+            "s", [Query(q.gauge(c.OLDEST_RUNNING_QUERY), _NODE)], width=8,
+            links=[links.runbook(alerts.QUERY_RUNNING_TOO_LONG)]),
     ])
     errors = Row("Errors", [
         timeseries(
@@ -110,6 +117,6 @@ def build(settings: Settings) -> Dashboard:
         description="Inside the engine nodes: latency by query kind, queueing, errors, I/O and resources.",
         rows=[latency, concurrency, errors, storage, resources], links=links,
         runbooks=[alerts.SLOTS_SATURATED, alerts.QUEUE_GROWING, alerts.MEMORY_SATURATION,
-                  alerts.ENGINE_NODE_DOWN],
+                  alerts.ENGINE_NODE_DOWN, alerts.QUERY_RUNNING_TOO_LONG],
     )
 

@@ -360,6 +360,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
     status = "error"
     capture: RunbookCapture | None = None
     stack_info: dict[str, Any] = {}
+    costs: dict[str, float] = {}
     interrupted = False
     stack = start_stack(options, say, notes)
     try:
@@ -393,6 +394,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
                 journals.append(e.journal)
             say("interrupted: rollbacks ran")
         capture.wait()
+        costs = stack.orchestrator.consumed_units()  # before the teardown's drains add to it
     finally:
         say("stopping the platform")
         with deferred_sigint() as held:  # a second Ctrl-C must not leave half a platform running
@@ -434,11 +436,12 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
         "impact": impact_summary(journals),
         "experiments": [j.to_dict() for j in journals],
         "runbook_diagnoses": [d.to_dict() for d in diagnoses],
+        "cost_units": costs,
     }
     (out / "gameday.json").write_text(json.dumps(doc, indent=2, default=str))
     (out / "gameday.md").write_text(gameday_document(
         title="Game day report", started=started, ended=ended, suite=suite, stack=stack_info, goals=goals,
-        journals=journals, charts=charts, diagnoses=diagnoses, status=status)
+        journals=journals, charts=charts, diagnoses=diagnoses, status=status, costs=costs)
         + ("\n" + "\n".join(f"- note: {n}" for n in notes) + "\n" if notes else ""))
     if interrupted:
         raise KeyboardInterrupt

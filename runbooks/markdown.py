@@ -30,19 +30,25 @@ def _severity(book: Playbook) -> str:
     return " or ".join(severities)
 
 
+_SOURCE_NAMES = {"prometheus": "Prometheus", "orchestrator": "the orchestrator", "gateway": "the gateway",
+                 "loki": "Loki"}
+_API_NAMES = {"prometheus": "Prometheus API", "orchestrator": "orchestrator API",
+              "gateway": "gateway admin API (admin token)", "loki": "Loki API"}
+
+
 def _query_block(query: str, source: str) -> str:
     if query.startswith("GET "):
-        where = "Prometheus API" if source == "prometheus" else "orchestrator API"
-        return f"   {where}: `{query}`"
+        return f"   {_API_NAMES.get(source, source)}: `{query}`"
     indented = "\n".join(f"   {line}" for line in query.splitlines())
-    return f"   ```promql\n{indented}\n   ```"
+    language = "logql" if source == "loki" else "promql"
+    return f"   ```{language}\n{indented}\n   ```"
 
 
 def render(book: Playbook) -> str:
     command = f"enginewatch runbook {book.alert} --engine {_ENGINE}"
     steps = []
     for run in queries(book, Scope(engine=_ENGINE)):
-        source = "Prometheus" if run.source == "prometheus" else "the orchestrator"
+        source = _SOURCE_NAMES.get(run.source, run.source)
         steps.append(f"{run.step}. **{run.title}** ({source}):\n\n   ```sh\n   {command} --step {run.step}\n   ```\n\n"
                      + "\n\n".join(_query_block(q, run.source) for q in run.queries))
     mitigations = [f"{n}. {m.why[:1].upper()}{m.why[1:]}:\n\n   ```sh\n   {m.render()}\n   ```"

@@ -159,6 +159,8 @@ NEEDS_A_STACK = [
     (["slo", "serve", "--port", "0"], "--prometheus"),
     (["engine", "restart-pod", "sales-c1-n1", "--yes"], "--orchestrator and --token"),
     (["chaos", "run", str(EXPERIMENT)], "--boot"),
+    (["queries", "--engine", "sales"], "--gateway and --token"),
+    (["queries", "kill", "q1"], "--gateway and --token"),
 ]
 
 

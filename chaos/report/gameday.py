@@ -83,7 +83,7 @@ def diagnosis_markdown(d: Diagnosis) -> str:
 
 def gameday_document(*, title: str, started: float, ended: float, suite: str, stack: Mapping[str, Any],
                      goals: Sequence[Goal], journals: Sequence[Journal], charts: Mapping[str, str],
-                     diagnoses: Sequence[Diagnosis], status: str) -> str:
+                     diagnoses: Sequence[Diagnosis], status: str, costs: Mapping[str, float] | None = None) -> str:
     when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [f"# {title}", "",
              f"Suite `{suite}`, started {when}, {ended - started:.0f} s in all. Verdict: **{status.upper()}**.", "",
@@ -93,6 +93,11 @@ def gameday_document(*, title: str, started: float, ended: float, suite: str, st
         source = (", ".join(g.sources) or "—") + (f" — {g.note}" if g.note else "")
         lines.append(f"| {g.description} | {g.comparison} {g.limit:g} | {_fmt(g.measured)} | "
                      f"{'PASS' if g.ok else 'FAIL'} | {source} |")
+    if costs:
+        # What the game day cost, per engine: its nodes' running time times their type's rate.
+        hours = max(ended - started, 1e-9) / 3600
+        lines += ["", "## Cost", "", "| engine | units consumed | average units per hour |", "|---|---:|---:|"]
+        lines += [f"| {engine} | {units:.3g} | {units / hours:.3g} |" for engine, units in sorted(costs.items())]
     lines += ["", "## Experiments", "", "| experiment | status | queries | failed | lost | budget consumed |",
               "|---|---|---:|---:|---:|---:|"]
     for j in journals:

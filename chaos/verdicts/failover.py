@@ -105,9 +105,11 @@ def pooled(df: pd.DataFrame, faults: Sequence[Fault],
     return hit, delays, culprits
 
 
-def time_to_detect(events: Sequence[Mapping[str, Any]], fault: Fault) -> float | None:
+def time_to_detect(events: Sequence[Mapping[str, Any]], fault: Fault, until: float | None = None) -> float | None:
+    """``until``: the next repetition's fault, whose own effects must not pass for this one's detection."""
     seen = [float(e["ts"]) for e in events
-            if e.get("kind") in DETECTION_EVENTS and e.get("pod") in fault.pods and float(e["ts"]) >= fault.ts]
+            if e.get("kind") in DETECTION_EVENTS and e.get("pod") in fault.pods and float(e["ts"]) >= fault.ts
+            and (until is None or float(e["ts"]) < until)]
     return min(seen) - fault.ts if seen else None
 
 
@@ -126,7 +128,8 @@ def failover_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faul
     served = (hit["status"] == "ok").to_numpy(dtype=bool)
     moved = sum(1 for ok, pod, f in zip(served, hit["pod"], culprits, strict=True) if ok and pod not in f.pods)
     failures = int(platform_failed(hit).sum())
-    detections = [time_to_detect(events, f) for f in faults]
+    detections = [time_to_detect(events, f, faults[i + 1].ts if i + 1 < len(faults) else None)
+                  for i, f in enumerate(faults)]
     p50, p99 = percentile(delays, 0.5, level), percentile(delays, 0.99, level)
     converged = [t - f.ts for t, f in zip(final_attempt_start(hit), culprits, strict=True)]
     figures = FailoverFigures(

@@ -105,6 +105,10 @@ class KubernetesState:
         with self._lock:
             return self._pods.get(name)
 
+    def raw_pods(self) -> list[Any]:
+        with self._lock:
+            return list(self._pods.values())
+
     def raw_statefulsets(self) -> list[Any]:
         with self._lock:
             return list(self._sets.values())

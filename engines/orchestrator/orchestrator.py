@@ -141,6 +141,15 @@ class Orchestrator:
             pod = self._pod(name)
             return _pod_snapshot(pod)
 
+    def consumed_units(self) -> dict[str, float]:
+        """Consumption units per engine since this orchestrator started (engine_consumed_units_total)."""
+        usage = self.exporter.usage
+        totals: dict[str, float] = {name: 0.0 for name in self._engines}
+        if usage is not None:
+            for (engine, _type), units in usage.values(self.snapshot()).items():
+                totals[engine] = totals.get(engine, 0.0) + units
+        return totals
+
     def events(self, since: int = 0, kind: str | None = None) -> list[Event]:
         return self._events.since(since, kind)
 

@@ -14,7 +14,7 @@ from enginewatch.cli.console import fail
 from foundation import runstate
 from foundation.durations import parse_duration, parse_seconds
 
-Component = Literal["gateway", "orchestrator", "prometheus", "alertmanager", "slo_service"]
+Component = Literal["gateway", "orchestrator", "prometheus", "alertmanager", "slo_service", "loki"]
 
 
 def running(hint: str = "") -> runstate.RunState:

@@ -50,7 +50,13 @@ def runbook(
         fail(f"{alert} has steps 1 to {len(book.checks)}")
     prom_url, orch_url = _urls(prometheus, orchestrator)
     scope = Scope(engine=engine, cluster=cluster, window_s=options.whole_seconds(window, "--window"))
-    result = diagnose_live(book, scope, prom_url, orch_url, steps=step or ())
+    try:  # the query history and the logs: only a running stack says where they are
+        state: runstate.RunState | None = runstate.load()
+    except runstate.NotRunning:
+        state = None
+    result = diagnose_live(book, scope, prom_url, orch_url, steps=step or (),
+                           gateway_url=state.gateway if state else None,
+                           admin_token=state.admin_token if state else None, loki_url=state.loki if state else None)
     if as_json:
         # Plain print: machines read this, and a console may wrap or colour what it prints.
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -28,6 +28,8 @@ def _urls(stack: Stack) -> Table:
         t.add_row("alertmanager", stack.alertmanager.url)
     if stack.slo_service_url:
         t.add_row("SLO service", stack.slo_service_url)
+    if stack.loki_url:
+        t.add_row("logs (Loki API)", stack.loki_url)
     t.add_row("engines", ", ".join(stack.engines))
     t.add_row("state", str(stack.state_dir))
     return t
@@ -41,7 +43,7 @@ def run_up(fleet: Path | None, load_qps: float, load_duration_s: float, exit_aft
     # A bad fleet file (FleetError) or a stack already running (AlreadyRunning) is refused by the
     # command's user_errors wrapper, like every other user mistake.
     stack = Stack(StackOptions(fleet=fleet or DEFAULT_FLEET, state_dir=state_dir or runstate.home() / "stack",
-                               alerting=True, slo_service=slo_service_available()),
+                               alerting=True, slo_service=slo_service_available(), logs=True),
                   on_step=lambda step: console.print(f"[dim]starting {step}…[/]"))
     try:
         with stack:

@@ -1,5 +1,5 @@
-"""The sources a diagnosis reads — Prometheus and the orchestrator — behind one object that records
-every query a check runs and remembers a source that is down.
+"""The sources a diagnosis reads — Prometheus, the orchestrator, the gateway's query history and Loki — behind
+one object that records every query a check runs and remembers a source that is down.
 
 A source that fails once is not asked again: the remaining checks that need it are reported as not
 checked instead of each waiting for its own timeout. ``DryContext`` answers nothing and only records,
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporters import contract as c
+from foundation.gateway import GatewayAdminClient, GatewayRefused, GatewayUnavailable
+from foundation.loki import LogLine, LokiClient, LokiRefused, LokiUnavailable
 from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 from foundation.prometheus import Alert, PrometheusClient, PrometheusUnavailable, Sample
 from foundation.promql import Part, labels_of, sel
@@ -60,11 +62,14 @@ class Check:
 
 class Context:
     def __init__(self, scope: Scope, prometheus: PrometheusClient | None,
-                 orchestrator: OrchestratorClient | None) -> None:
+                 orchestrator: OrchestratorClient | None, gateway: GatewayAdminClient | None = None,
+                 loki: LokiClient | None = None) -> None:
         self.scope = scope
         self.facts = Facts()
         self._prom = prometheus
         self._orch = orchestrator
+        self._gateway = gateway
+        self._loki = loki
         self._down: dict[Source, SourceDown] = {}
         self._cache: dict[str, Any] = {}
         self._run: CheckRun | None = None
@@ -160,6 +165,41 @@ class Context:
                 if e["ts"] >= since and (e.get("engine") is None or self.scope.covers(e["engine"], e.get("cluster")))]
 
 
+    # --- the gateway's query history ---------------------------------------------------------------
+
+    def live_queries(self) -> list[dict[str, Any]]:
+        """Live queries of the scope's engine (or the fleet), longest-running first."""
+        label = f"GET /admin/queries?running=1{'&engine=' + self.scope.engine if self.scope.engine else ''}"
+        self._record(label)
+        if "gateway" in self._down:
+            raise self._down["gateway"]
+        if self._gateway is None:
+            raise self._fail("gateway", "(none)", "no gateway URL and admin token: start a stack")
+        try:
+            queries: list[dict[str, Any]] = self._gateway.running(self.scope.engine)
+        except GatewayUnavailable as e:
+            raise self._fail("gateway", self._gateway.url, e.reason) from None
+        except GatewayRefused as e:
+            raise CheckError(f"the gateway answered {e.status}: {e}") from None
+        return [q for q in queries if self.scope.covers(q.get("engine"), q.get("cluster"))]
+
+    # --- Loki --------------------------------------------------------------------------------------
+
+    def log_lines(self, logql: str, limit: int = 5) -> list[LogLine]:
+        """The newest lines matching ``logql`` within the scope's window."""
+        self._record(logql)
+        if "loki" in self._down:
+            raise self._down["loki"]
+        if self._loki is None:
+            raise self._fail("loki", "(none)", "no Loki URL: start a stack with logs")
+        try:
+            return self._loki.query_range(logql, since_s=self.scope.window_s, limit=limit)
+        except LokiUnavailable as e:
+            raise self._fail("loki", self._loki.url, e.reason) from None
+        except LokiRefused as e:
+            raise CheckError(str(e)) from None
+
+
 class DryContext(Context):
     """Answers every query with nothing, so that a playbook's checks reveal the queries they run."""
 
@@ -176,4 +216,12 @@ class DryContext(Context):
 
     def _get(self, label: str, fetch: Callable[[OrchestratorClient], Any]) -> Any:
         self._record(label)
+        return []
+
+    def live_queries(self) -> list[dict[str, Any]]:
+        self._record(f"GET /admin/queries?running=1{'&engine=' + self.scope.engine if self.scope.engine else ''}")
+        return []
+
+    def log_lines(self, logql: str, limit: int = 5) -> list[LogLine]:
+        self._record(logql)
         return []

@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Level = Literal["problem", "ok", "info"]
-Source = Literal["prometheus", "orchestrator"]
-SOURCES: tuple[Source, ...] = ("prometheus", "orchestrator")
+#: gateway: its admin API (the nodes' query history); loki: the components' logs.
+Source = Literal["prometheus", "orchestrator", "gateway", "loki"]
+SOURCES: tuple[Source, ...] = ("prometheus", "orchestrator", "gateway", "loki")
 DEFAULT_WINDOW_S = 600
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from foundation.gateway import GatewayAdminClient
+from foundation.loki import LokiClient
 from foundation.orchestrator import OrchestratorClient
 from foundation.prometheus import PrometheusClient
 from runbooks.diagnosis.context import CheckError, Context, DryContext, SourceDown
@@ -12,21 +14,25 @@ from runbooks.playbooks.model import Playbook
 
 
 def diagnose(playbook: Playbook, scope: Scope, prometheus: PrometheusClient | None,
-             orchestrator: OrchestratorClient | None, steps: Collection[int] = ()) -> Diagnosis:
+             orchestrator: OrchestratorClient | None, steps: Collection[int] = (), *,
+             gateway: GatewayAdminClient | None = None, loki: LokiClient | None = None) -> Diagnosis:
     """Every check runs, whatever the others found; a source that is down marks its checks unavailable."""
-    return _run(playbook, scope, Context(scope, prometheus, orchestrator), steps)
+    return _run(playbook, scope, Context(scope, prometheus, orchestrator, gateway, loki), steps)
 
 
 def diagnose_live(playbook: Playbook, scope: Scope, prometheus_url: str | None, orchestrator_url: str | None,
-                  steps: Collection[int] = (), *, timeout_s: float = 10.0) -> Diagnosis:
+                  steps: Collection[int] = (), *, timeout_s: float = 10.0, gateway_url: str | None = None,
+                  admin_token: str | None = None, loki_url: str | None = None) -> Diagnosis:
     """``diagnose`` against the sources at these URLs, with clients of its own (closed on return); a
     source without a URL is reported unavailable, like one that is down."""
     prometheus = PrometheusClient(prometheus_url, timeout=timeout_s) if prometheus_url else None
     orchestrator = OrchestratorClient(orchestrator_url) if orchestrator_url else None
+    gateway = GatewayAdminClient(gateway_url, admin_token) if gateway_url and admin_token else None
+    loki = LokiClient(loki_url, timeout=timeout_s) if loki_url else None
     try:
-        return diagnose(playbook, scope, prometheus, orchestrator, steps)
+        return diagnose(playbook, scope, prometheus, orchestrator, steps, gateway=gateway, loki=loki)
     finally:
-        for client in (prometheus, orchestrator):
+        for client in (prometheus, orchestrator, gateway, loki):
             if client is not None:
                 client.close()
 

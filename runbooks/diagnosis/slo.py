@@ -67,15 +67,18 @@ def gateway_error_ratio(slo: SLO) -> Check:
     return Check(RATIO, "prometheus", run)
 
 
-def gateway_latency(slo: SLO, threshold_s: float, le: str) -> Check:
+def gateway_latency(slo: SLO, threshold_s: float, le: str, kinds: tuple[str, ...]) -> Check:
+    """The SLO's share of slow queries, of the query kinds it covers (``kinds``)."""
+    kind = kinds[0] if len(kinds) == 1 else "~" + c.promql_set(kinds)
+
     def run(ctx: Context) -> list[Finding]:
         w = ctx.scope.window
         h = c.GATEWAY_REQUEST_DURATION
-        fast = ctx.sel(h, "bucket", job=c.JOB_GATEWAY, status="ok", le=le)
-        ok = ctx.sel(h, "count", job=c.JOB_GATEWAY, status="ok")
+        fast = ctx.sel(h, "bucket", job=c.JOB_GATEWAY, status="ok", kind=kind, le=le)
+        ok = ctx.sel(h, "count", job=c.JOB_GATEWAY, status="ok", kind=kind)
         slow = ctx.promql(f"1 - sum {by('engine')} (increase({fast}[{w}])) / sum {by('engine')} (increase({ok}[{w}]))")
         p99 = ctx.promql(f"histogram_quantile(0.99, sum {by('engine', 'le')} "
-                         f"(rate({ctx.sel(h, 'bucket', job=c.JOB_GATEWAY, status='ok')}[{w}])))")
+                         f"(rate({ctx.sel(h, 'bucket', job=c.JOB_GATEWAY, status='ok', kind=kind)}[{w}])))")
         p99_by = {s.labels.get("engine"): s.value for s in p99}
         allowed = float(slo.error_budget)
         found = []
@@ -84,8 +87,8 @@ def gateway_latency(slo: SLO, threshold_s: float, le: str) -> Check:
             if math.isnan(s.value):
                 continue
             level: Level = "problem" if s.value > allowed else "ok"
-            found.append(Finding(level, f"{pct(s.value)} of successful queries to {engine} took longer than "
-                                        f"{threshold_s:g} s in {ctx.scope.window_text} (the SLO allows "
+            found.append(Finding(level, f"{pct(s.value)} of successful {'/'.join(kinds)} queries to {engine} took "
+                                        f"longer than {threshold_s:g} s in {ctx.scope.window_text} (the SLO allows "
                                         f"{pct(allowed)}); p99 {p99_by.get(engine, math.nan):.2f} s", LATENCY, engine))
         return found or [Finding("info", f"no successful client queries in {ctx.scope.window_text}", LATENCY)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from alerts import platform as pl
-from runbooks.playbooks import gateway, lifecycle, nodes, saturation, slo, targets
+from runbooks.playbooks import gateway, gray, lifecycle, nodes, queries, saturation, slo, targets
 from runbooks.playbooks.model import Mitigation, Playbook
 
 
@@ -13,7 +13,9 @@ from runbooks.playbooks.model import Mitigation, Playbook
 def registry() -> dict[str, Playbook]:
     summaries = {r.name: r.summary for r in pl.rules("local")}
     books = [*nodes.playbooks(summaries), *lifecycle.playbooks(summaries), *gateway.playbooks(summaries),
-             *saturation.playbooks(summaries), *targets.playbooks(summaries), *slo.playbooks()]
+             *saturation.playbooks(summaries), *gray.playbooks(summaries), *queries.playbooks(summaries),
+             *targets.playbooks(summaries),
+             *slo.playbooks()]
     return {b.alert: b for b in books}
 
 

@@ -14,5 +14,10 @@ SCALE_OUT = Mitigation("enginewatch engine scale {engine} --clusters {clusters_p
                        "add a cluster: more query slots and another failure domain")
 SCALE_UP = Mitigation("enginewatch engine scale {engine} --nodes {nodes_plus_one}",
                       "add a node to every cluster: more slots and memory per cluster")
+KILL_QUERY = Mitigation("enginewatch queries kill {query_id}",
+                        "cancel the query on its node (DuckDB is interrupted; the client gets a canceled error "
+                        "that says not to retry, and the history records it as canceled)")
+LIST_RUNNING = Mitigation("enginewatch queries --engine {engine} --running",
+                          "see every live query of the engine first, to kill the right one")
 ROLLBACK = Mitigation("enginewatch engine rollback-upgrade {engine} --to-version {previous_version}",
                       "if it began with an upgrade: go back, blue-green, to the version that ran before")

@@ -21,6 +21,7 @@ PLACEHOLDERS: dict[str, str] = {
     "nodes_plus_one": "N",
     "min_clusters": "N",
     "previous_version": "VERSION",
+    "query_id": "QUERY_ID",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alerts import platform as pl
-from runbooks.diagnosis import alerts, fleet, gateway, nodes, saturation
+from runbooks.diagnosis import alerts, fleet, gateway, nodes, queries, saturation
 from runbooks.playbooks.common import DRAIN_NODE, FAILOVER, RESTART_POD, ROLLBACK
 from runbooks.playbooks.model import Playbook
 
@@ -21,7 +21,7 @@ def playbooks(summaries: dict[str, str]) -> list[Playbook]:
                     "idempotency key fail. If every node of a cluster is down, its queries fail over to the other "
                     "clusters; if every cluster is down, GatewayNoHealthyUpstream fires."),
             checks=(alerts.active(pl.ENGINE_NODE_DOWN), nodes.scrapes, fleet.capacity, fleet.pods, fleet.timeline,
-                    gateway.upstreams, gateway.failovers),
+                    gateway.upstreams, gateway.failovers, queries.pod_errors),
             mitigations=(RESTART_POD, DRAIN_NODE, FAILOVER),
         ),
         Playbook(
@@ -34,7 +34,7 @@ def playbooks(summaries: dict[str, str]) -> list[Playbook]:
                     "start time; the restart backoff grows, so the pod is away longer each time. A whole version "
                     "crash-looping after an upgrade takes its clusters down with it."),
             checks=(alerts.active(pl.ENGINE_POD_CRASH_LOOPING), nodes.restarts, fleet.timeline, fleet.pods,
-                    fleet.capacity, saturation.memory, fleet.operations),
+                    fleet.capacity, saturation.memory, fleet.operations, queries.pod_errors),
             mitigations=(DRAIN_NODE, ROLLBACK, FAILOVER),
         ),
     ]

@@ -10,13 +10,20 @@ from collections.abc import Callable
 
 from prometheus_client.utils import floatToGoString
 
-from runbooks.diagnosis import alerts, fleet, gateway, saturation, slo, targets
+from runbooks.diagnosis import alerts, fleet, gateway, gray, saturation, slo, targets
 from runbooks.diagnosis.context import Check
 from runbooks.playbooks.common import DRAIN_NODE, FAILOVER, RESTART_POD, ROLLBACK, SCALE_OUT, SCALE_UP
 from runbooks.playbooks.model import Mitigation, Playbook
 from slo.model import SLO
 from slo.rules import NO_DATA_ALERT
-from slo.specs.platform import ENGINE_START_THRESHOLD, GATEWAY_LATENCY_THRESHOLD, platform_slos
+from slo.specs.platform import (
+    ENGINE_START_THRESHOLD,
+    INTERACTIVE_KINDS,
+    INTERACTIVE_LATENCY_THRESHOLD,
+    SCAN_KINDS,
+    SCAN_LATENCY_THRESHOLD,
+    platform_slos,
+)
 
 Recipe = tuple[Callable[[SLO], tuple[Check, ...]], tuple[Mitigation, ...], str]
 
@@ -27,12 +34,21 @@ _RECIPES: dict[tuple[str, str], Recipe] = {
         "Clients get errors that are the platform's fault (timeouts, unavailable, overloaded, oom, canceled, "
         "internal) at a rate that spends the error budget before the period ends.",
     ),
-    ("gateway", "latency"): (
-        lambda s: (slo.gateway_latency(s, GATEWAY_LATENCY_THRESHOLD,
-                                       floatToGoString(GATEWAY_LATENCY_THRESHOLD)),
-                   saturation.slots, saturation.queue, gateway.failovers, fleet.capacity),
+    ("gateway", "interactive-latency"): (
+        lambda s: (slo.gateway_latency(s, INTERACTIVE_LATENCY_THRESHOLD, floatToGoString(INTERACTIVE_LATENCY_THRESHOLD),
+                                       INTERACTIVE_KINDS),
+                   gray.outliers, saturation.slots, saturation.queue, gateway.failovers, fleet.capacity),
         (SCALE_OUT, SCALE_UP, FAILOVER),
-        "Clients wait longer than the SLO's threshold for too many of their successful queries.",
+        "Clients wait longer than the SLO's threshold for too many of their successful interactive queries "
+        "(lookups, aggregates, joins): the queries that a person waits for.",
+    ),
+    ("gateway", "scan-latency"): (
+        lambda s: (slo.gateway_latency(s, SCAN_LATENCY_THRESHOLD, floatToGoString(SCAN_LATENCY_THRESHOLD),
+                                       SCAN_KINDS),
+                   saturation.slots, saturation.cpu, gray.outliers, fleet.capacity),
+        (SCALE_UP, SCALE_OUT, FAILOVER),
+        "Too many successful scans take longer than the SLO's threshold: the heavy queries starve for CPU or "
+        "slots, or run on a slow node.",
     ),
     ("query-core", "availability"): (
         lambda s: (slo.core_errors, saturation.memory, fleet.timeline, fleet.pods, fleet.capacity),

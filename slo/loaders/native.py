@@ -217,6 +217,8 @@ def render(slos: list[SLO]) -> list[dict[str, Any]]:
                 alerting["min_events"] = a.min_events
             if not a.no_data.enabled:
                 alerting["no_data"] = {"disable": True}
+            elif not a.no_data.zero_traffic:
+                alerting["no_data"] = {"zero_traffic": False}
             if alerting:
                 item["alerting"] = alerting
         doc["slos"].append(item)
