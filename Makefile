@@ -1,10 +1,12 @@
 # Both targets bootstrap a fresh Debian machine: Debian packages when missing, a virtual environment,
-# and the project installed into it.
+# and the project installed into it. Only the missing packages are installed (DEB_PKGS lists them all):
+# a kubectl from another package (e.g. the Cloud SDK's) owns /usr/bin/kubectl, and Debian's
+# kubernetes-client would conflict with it.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEB_PKGS := prometheus prometheus-alertmanager chromium iptables stress-ng
+DEB_PKGS := prometheus prometheus-alertmanager chromium iptables stress-ng kubernetes-client
 
 .PHONY: demo test test-unit bootstrap debs lint bench clean
 
@@ -29,11 +31,12 @@ debs:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	PATH="$$PATH:/usr/sbin:/sbin" command -v iptables >/dev/null || missing="$$missing iptables"; \
 	command -v stress-ng >/dev/null || missing="$$missing stress-ng"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml

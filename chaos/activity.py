@@ -46,6 +46,8 @@ class Context:
     undo: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
     log: Callable[[str], None] = lambda _msg: None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Pods to pick last (a repeated step's latest targets): repetitions spread over the pods.
+    avoid: frozenset[str] = frozenset()
 
     def register_undo(self, name: str, fn: Callable[[], str]) -> None:
         with self.lock:
@@ -126,6 +128,9 @@ def _pick_pods(ctx: Context, step: Step, fault: Fault) -> list[PodInfo]:
         prefer = None
         if target.busy is not None:
             prefer = {p.pod: float(_in_flight(ctx, p.pod) or 0) for p in selector.candidates(target, pods)}
+        if ctx.avoid:
+            prefer = {p.pod: (prefer or {}).get(p.pod, 0.0) - (1e9 if p.pod in ctx.avoid else 0.0)
+                      for p in selector.candidates(target, pods)}
         chosen = selector.select_pods(target, pods, ctx.seed + step.index, prefer)
         fault.in_flight = {p.pod: n for p in chosen if (n := _in_flight(ctx, p.pod)) is not None}
         if target.busy is None or max(fault.in_flight.values(), default=0) >= target.busy.min_in_flight \

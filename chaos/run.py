@@ -24,6 +24,7 @@ from chaos.backend import ChaosBackend, EngineInfo, PodInfo
 from chaos.blast import PlannedFault, plan_problems
 from chaos.evidence import AlertWatcher, firing_alerts, gateway_requests, node_executions
 from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, ExperimentError, Step
+from chaos.fault import Fault
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
 from chaos.rollback import run_rollbacks
@@ -261,9 +262,7 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
         for step, repetition in _schedule(exp, journal, ctx, desired, say):
             label = f" [{repetition + 1}/{step.repeat}]" if step.repeat > 1 else ""
             say(f"+{time.time() - journal.load_t0:.3g}s {step.action} {step.target.describe()}{label}")
-            # Each repetition draws its own seeded choice among idle candidates, so that repeated kills
-            # spread over the pods instead of driving one into crash-loop backoff.
-            fault = run_step(replace(ctx, seed=ctx.seed + REPEAT_SEED_STRIDE * repetition), step)
+            fault = run_step(_repetition_context(ctx, step, repetition, journal.faults), step)
             fault.repetition = repetition
             journal.faults.append(fault)
             say(("  injected: " + "; ".join(fault.evidence)) if fault.injected
@@ -309,46 +308,71 @@ def _schedule(exp: Experiment, journal: Journal, ctx: Context, desired: dict[str
 
     A step fires at its offset; each further repetition once the previous one stopped acting and its
     engine has its capacity back (bounded: at worst the live blast-radius check refuses the fault),
-    ``gap_s`` after that — so that every repetition meets a recovered engine, as the first did. None
-    starts after the load ended: a missing repetition is reported by the faults verdict.
+    ``gap_s`` after that — so that every repetition meets a recovered engine, as the first did. One
+    step waiting for its engine does not hold up another step's faults. None starts after the load
+    ended: a missing repetition is reported by the faults verdict.
     """
     load_end = journal.load_t0 + exp.load.duration_s
-    due = {s.index: journal.load_t0 + s.at_s for s in exp.method}
-    done = {s.index: 0 for s in exp.method}
     steps = {s.index: s for s in exp.method}
+    due = {i: journal.load_t0 + s.at_s for i, s in steps.items()}
+    done = dict.fromkeys(steps, 0)
+    back: dict[int, float | None] = dict.fromkeys(steps)  # when the engine was back for the next repetition
     while True:
-        waiting = [i for i in due if done[i] < steps[i].repeat]
+        now = time.time()
+        waiting = [i for i in steps if done[i] < steps[i].repeat]
         if not waiting:
             return
-        i = min(waiting, key=lambda k: (due[k], steps[k].at_s, k))
-        step, repetition = steps[i], done[i]
-        if ctx.stop.wait(max(0.0, due[i] - time.time())):
+        if now >= load_end:
+            for i in waiting:
+                say(f"  {steps[i].path}: the load ended before repetition {done[i] + 1} of {steps[i].repeat}")
             return
-        if repetition:
-            back = _capacity_back(ctx, step.target.engine, desired, min(load_end, time.time() + REPEAT_RECOVERY_S))
-            if not back and not ctx.stop.is_set():
-                say(f"  {step.target.engine} not back to {desired.get(step.target.engine)} ready nodes: going on")
-            if ctx.stop.wait(step.gap_s or 0.0):
+        ready = []
+        for i in waiting:
+            step = steps[i]
+            if now < due[i]:
+                continue
+            if done[i]:
+                if back[i] is None:
+                    if not _capacity_back(ctx, step.target.engine, desired):
+                        if now < due[i] + REPEAT_RECOVERY_S:
+                            continue
+                        say(f"  {step.target.engine} not back to {desired.get(step.target.engine)} ready nodes "
+                            f"within {REPEAT_RECOVERY_S:g}s: going on")
+                    back[i] = now
+                came_back = back[i]
+                if came_back is not None and now < came_back + (step.gap_s or 0.0):
+                    continue
+            ready.append(i)
+        if not ready:
+            if ctx.stop.wait(0.05):
                 return
-        if time.time() >= load_end:
-            say(f"  {step.path}: the load ended before repetition {repetition + 1} of {step.repeat}")
-            done[i] = step.repeat
             continue
-        yield step, repetition
+        i = min(ready, key=lambda k: (due[k], steps[k].at_s, k))
+        yield steps[i], done[i]
         done[i] += 1
+        back[i] = None
         last = journal.faults[-1] if journal.faults else None
         # The next repetition's wait starts when this one stops acting.
-        due[i] = (last.ts if last is not None and last.ts else time.time()) + (step.duration_s or 0.0)
+        due[i] = (last.ts if last is not None and last.ts else time.time()) + (steps[i].duration_s or 0.0)
+        if ctx.stop.is_set():
+            return
 
 
-def _capacity_back(ctx: Context, engine: str, desired: dict[str, int], deadline: float) -> bool:
-    want = desired.get(engine, 0)
-    while True:
-        state = next((e for e in ctx.backend.engines() if e.name == engine), None)
-        if state is not None and state.ready_nodes >= want:
-            return True
-        if time.time() >= deadline or ctx.stop.wait(0.05):
-            return False
+def _repetition_context(ctx: Context, step: Step, repetition: int, faults: list[Fault]) -> Context:
+    """The context of one repetition: its own seeded choice among idle candidates, and the pods the
+    step hit last picked last (half the candidates), so that repeated kills spread over the pods
+    instead of driving one into crash-loop backoff and measuring the same node again and again."""
+    if not repetition:
+        return ctx
+    n = len(selector.candidates(step.target, ctx.backend.pods()))
+    recent = [f.pods for f in faults if f.step == step.index][-max(1, n // 2):]
+    return replace(ctx, seed=ctx.seed + REPEAT_SEED_STRIDE * repetition,
+                   avoid=frozenset(p for pods in recent for p in pods))
+
+
+def _capacity_back(ctx: Context, engine: str, desired: dict[str, int]) -> bool:
+    state = next((e for e in ctx.backend.engines() if e.name == engine), None)
+    return state is not None and state.ready_nodes >= desired.get(engine, 0)
 
 
 def _wait_recovery(backend: ChaosBackend, desired: dict[str, int], timeout_s: float,

@@ -6,13 +6,17 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engines.gateway.attempt import AttemptResult, Outcome
 from engines.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from engines.gateway.gateway import Gateway, GatewayConfig
+from engines.gateway.health import HealthChecker, HealthConfig
+from engines.gateway.outlier import LatencyOutliers, OutlierConfig
 from engines.gateway.query import BadRequest, parse_query
 from engines.gateway.registry import Registry, UnknownCluster, UnknownEngine, UnknownPod
 from engines.gateway.reply import _with_attempts
@@ -20,9 +24,14 @@ from engines.gateway.retry import Backoff, is_read_only, is_retriable, may_retry
 from engines.gateway.routing import choose
 from engines.gateway.topology import Topology, TopologyWatcher
 from engines.gateway.upstream import InFlight, Upstream
+from engines.kinds import classify, guess_operation
 from exporters.contract import (
     ERROR_TYPES,
+    GATEWAY_EJECTIONS,
     GATEWAY_ERRORS,
+    GATEWAY_PROBE_DURATION,
+    GATEWAY_REQUEST_DURATION,
+    GATEWAY_UPSTREAM_EJECTED,
     GATEWAY_UPSTREAM_REQUESTS,
     GATEWAY_UPSTREAM_UP,
     PLATFORM_ERROR_TYPES,
@@ -361,3 +370,180 @@ def test_an_unknown_engine_is_a_404_with_its_own_user_error_type(tmp_path: Path)
               for f in text_string_to_metric_families(exposition.decode()) for s in f.samples
               if s.name == GATEWAY_ERRORS.name}
     assert errors[(("engine", UNKNOWN_ENGINE), ("error_type", "unknown_engine"))] == 1
+
+
+# --- latency outliers -----------------------------------------------------------------------------
+
+def _cluster(n: int = 3) -> list[Upstream]:
+    return [_up("c1", f"n{i}") for i in range(1, n + 1)]
+
+
+def _outliers(cluster: list[Upstream], clock: Clock, **config: Any) -> LatencyOutliers:
+    """A detector (EWMA of the last check only) whose nodes have each been checked once, all fast."""
+    cfg = OutlierConfig(**{"ratio": 5.0, "floor_s": 0.05, "samples": 3, "alpha": 1.0, "base_ejection_s": 5.0,
+                           "max_ejection_s": 20.0, **config})
+    detector = LatencyOutliers(cfg, lambda u: cluster, clock=clock)
+    _round(detector, cluster, None)
+    return detector
+
+
+def _round(detector: LatencyOutliers, cluster: list[Upstream], slow: Upstream | None, slow_s: float = 0.2,
+           fast_s: float = 0.002) -> None:
+    """One health check of every node: ``slow`` answers in ``slow_s``, the others in ``fast_s``."""
+    for u in cluster:
+        detector.observe(u, slow_s if u is slow else fast_s)
+
+
+def test_a_node_far_slower_than_its_peers_is_ejected_for_a_back_off_whatever_its_checks_say() -> None:
+    clock = Clock()
+    cluster = _cluster()
+    slow = cluster[0]
+    detector = _outliers(cluster, clock)
+    _round(detector, cluster, slow)
+    _round(detector, cluster, slow)
+    assert slow.routable and slow.ejection is None  # two slow checks: not yet
+    _round(detector, cluster, slow)
+    assert not slow.routable and slow.ejection == "latency" and slow.latency_ejected_until == clock.now + 5.0
+    assert all(u.routable for u in cluster[1:])
+    # Out of traffic it answers fast, as an ejected slow node does: it stays out for the back-off.
+    for _ in range(4):
+        clock.now += 1.0
+        slow.mark_ready()
+        _round(detector, cluster, None)
+    assert not slow.routable
+    clock.now += 1.0
+    _round(detector, cluster, None)
+    assert slow.routable and slow.ejection is None
+    for _ in range(3):  # traffic comes back, and so does the slowness: twice as long this time
+        _round(detector, cluster, slow)
+    assert slow.ejection == "latency" and slow.latency_ejected_until == clock.now + 10.0
+    assert slow.ejections == 2
+
+
+def test_a_node_still_slow_when_its_back_off_ends_stays_out_longer_and_is_forgiven_later() -> None:
+    clock = Clock()
+    cluster = _cluster()
+    slow = cluster[0]
+    detector = _outliers(cluster, clock)
+    for _ in range(3):
+        _round(detector, cluster, slow)
+    clock.now += 5.0
+    _round(detector, cluster, slow)  # the back-off is over, the node is not: 10 s more
+    assert slow.latency_ejected and slow.latency_ejected_until == clock.now + 10.0
+    clock.now += 10.0
+    _round(detector, cluster, None)  # fast now: back in
+    assert slow.routable and slow.latency_ejections == 2
+    clock.now += 20.0  # fast for a whole maximal back-off
+    _round(detector, cluster, None)
+    assert slow.latency_ejections == 0
+    for _ in range(3):
+        _round(detector, cluster, slow)
+    assert slow.latency_ejected_until == clock.now + 5.0  # the short back-off again
+
+
+@pytest.mark.parametrize("scenario", ["under the floor", "every node slow", "no healthy peer", "no peer at all",
+                                      "max share reached", "disabled"])
+def test_no_latency_ejection_without_an_outlier_or_against_the_limits(scenario: str) -> None:
+    clock = Clock()
+    cluster = _cluster(1 if scenario == "no peer at all" else 2)
+    slow = cluster[0]
+    config: dict[str, Any] = {"enabled": False} if scenario == "disabled" else {}
+    if scenario == "max share reached":
+        config["max_ejected_share"] = 0.49  # a cluster of two may lose none of its nodes
+    detector = _outliers(cluster, clock, **config)
+    if scenario == "no healthy peer":
+        cluster[1].eject("unresponsive", "readyz timed out")
+    slow_s, fast_s = {"under the floor": (0.04, 0.001), "every node slow": (0.3, 0.2)}.get(scenario, (0.3, 0.002))
+    for _ in range(10):
+        _round(detector, cluster, slow, slow_s, fast_s)
+    assert not slow.latency_ejected and slow.ejection is None
+    assert slow.probe_ewma_s == pytest.approx(slow_s)
+
+
+def test_a_latency_ejection_abandons_in_flight_attempts_and_holds_an_unresponsive_node_out() -> None:
+    clock = Clock()
+    cluster = _cluster()
+    slow = cluster[0]
+    detector = _outliers(cluster, clock)
+
+    async def attempt_on_the_slow_node() -> bool:
+        inflight = InFlight()
+        slow.begin(inflight)
+        asyncio.get_running_loop().call_later(0.05, lambda: [_round(detector, cluster, slow) for _ in range(3)])
+        try:
+            async with asyncio.timeout(5) as scope:
+                inflight.scope = scope
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return inflight.abandoned  # retried elsewhere by the dispatcher, as after a hung node
+        finally:
+            slow.end(inflight)
+        return False
+
+    assert asyncio.run(asyncio.wait_for(attempt_on_the_slow_node(), 2))
+    assert slow.ejection == "latency"
+    hung = cluster[1]
+    hung.eject("unresponsive", "readyz unanswered 2x")
+    assert hung.ejection == "unresponsive"
+    for _ in range(3):
+        _round(detector, cluster, hung, slow_s=0.25)
+    # The next answered check would readmit an unresponsive node; a latency ejection holds it out.
+    hung.mark_ready()
+    assert hung.ejection == "latency" and not hung.routable
+
+
+def test_health_checks_are_timed_and_timeouts_count_at_the_timeout(tmp_path: Path) -> None:
+    answers: list[type[Exception] | None] = [None, httpx.ReadTimeout, httpx.ConnectError]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        exc = answers.pop(0)
+        if exc is not None:
+            raise exc("no answer", request=request)
+        return httpx.Response(200, json={"ready": True})
+
+    async def scenario() -> GatewayMetrics:
+        metrics = GatewayMetrics(process=False)
+        u = _up("c1", "n1")
+        u.series = metrics.track_upstream(u.engine, u.cluster, u.node, up=lambda: 1.0, breaker_state=lambda: 0.0,
+                                          pod=u.pod, ejection=lambda: u.ejection)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            checker = HealthChecker(client, HealthConfig(timeout_s=0.25, fall=1))
+            for _ in range(3):
+                await checker.check(u)
+        assert u.ejection == "refused"
+        return metrics
+
+    metrics = asyncio.run(scenario())
+    body, _ = metrics.exposition(None)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    labels = (("cluster", "c1"), ("engine", "sales"), ("node", "n1"), ("pod", "sales-c1-n1"))
+    assert samples[(GATEWAY_PROBE_DURATION.count, labels)] == 2  # the refused check is not timed
+    assert samples[(GATEWAY_PROBE_DURATION.sum, labels)] >= 0.25
+    ejections = {dict(k)["reason"]: v for (name, k), v in samples.items() if name == GATEWAY_EJECTIONS.name}
+    assert ejections == {"refused": 0.0, "unresponsive": 1.0, "latency": 0.0}
+    ejected = {dict(k)["reason"]: v for (name, k), v in samples.items() if name == GATEWAY_UPSTREAM_EJECTED.name}
+    assert ejected == {"refused": 1.0, "unresponsive": 0.0, "latency": 0.0}
+
+
+def test_client_latency_is_labelled_with_the_node_s_kind_classifier(tmp_path: Path) -> None:
+    async def ask(doc: dict[str, str]) -> bytes:
+        gw = Gateway(GatewayConfig(tmp_path / "topology.json", "token"), GatewayMetrics(process=False))
+        await gw.start()
+        try:
+            await gw.handle_query(json.dumps(doc).encode(), {}, time.perf_counter())
+        finally:
+            await gw.stop()
+        body, _ = gw.metrics.exposition(None)
+        return body
+
+    def kinds(body: bytes) -> dict[str, float]:
+        return {s.labels["kind"]: s.value for f in text_string_to_metric_families(body.decode()) for s in f.samples
+                if s.name == GATEWAY_REQUEST_DURATION.count and s.labels["engine"] == UNKNOWN_ENGINE and s.value}
+
+    lookup = "SELECT o_totalprice FROM orders WHERE o_orderkey = 7"
+    assert kinds(asyncio.run(ask({"engine": "nope", "sql": lookup}))) == {"lookup": 1}
+    assert kinds(asyncio.run(ask({"engine": "nope", "sql": lookup, "kind": "scan"}))) == {"scan": 1}  # the hint
+    assert classify(lookup, guess_operation(lookup)) == "lookup"
+    assert guess_operation("/* why */ (WITH t AS (SELECT 1) SELECT * FROM t)") == "SELECT"
+    assert guess_operation("insert into t values (1)") == "INSERT"

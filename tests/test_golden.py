@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.contract import ALL, GATEWAY_ONLY_ERROR_TYPES, NODE_STATES, QUERY_CORE_ERROR_TYPES, QUERY_KINDS, STATUSES
+from exporters.cgroup import CpuStat, ThrottleAccount, cpu_cgroup, read_cpu_stat
+from exporters.contract import (
+    ALL,
+    CPU_PERIODS,
+    CPU_THROTTLED,
+    CPU_THROTTLED_PERIODS,
+    GATEWAY_ONLY_ERROR_TYPES,
+    NODE_STATES,
+    QUERY_CORE_ERROR_TYPES,
+    QUERY_KINDS,
+    STATUSES,
+)
 from exporters.golden import QueryServiceMetrics, render
 from foundation.promtool import find as find_tool
 
@@ -172,3 +185,71 @@ def test_services_do_not_collide_in_one_process() -> None:
     first, second = QueryServiceMetrics(), QueryServiceMetrics()
     first.observe_query("scan", "ok", 0.01, 0.0)
     assert _value(second, "engine_query_duration_seconds_count", kind="scan", status="ok") == 0
+
+
+# --- CPU throttling from the process's cgroup -----------------------------------------------------
+
+def _fake_proc(tmp_path: Path, cgroup: str, mounts: list[str]) -> Path:
+    proc = tmp_path / "proc"
+    proc.mkdir(exist_ok=True)
+    (proc / "cgroup").write_text(cgroup)
+    (proc / "mountinfo").write_text("\n".join(mounts) + "\n")
+    return proc
+
+
+def _group(path: Path, stat: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "cpu.stat").write_text(stat)
+    return path
+
+
+def test_the_cpu_cgroup_is_found_in_v1_before_the_unified_mount_and_in_v2_alone(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "cpu", tmp_path / "unified"
+    _group(v1 / "pods" / "p1", "nr_periods 10\nnr_throttled 4\nthrottled_time 2500000000\n")
+    _group(v2 / "pods" / "p1", "usage_usec 9\nnr_periods 7\nnr_throttled 3\nthrottled_usec 1500000\n")
+    mounts = [f"30 25 0:26 / {v1} rw,relatime shared:9 - cgroup cgroup rw,cpu",
+              f"31 25 0:27 / {v2} rw,relatime shared:10 - cgroup2 cgroup2 rw",
+              f"32 25 0:28 / {tmp_path / 'memory'} rw shared:11 - cgroup cgroup rw,memory"]
+    hybrid = _fake_proc(tmp_path, "4:memory:/x\n1:cpu,cpuacct:/pods/p1\n0::/pods/p1\n", mounts)
+    assert cpu_cgroup(hybrid) == v1 / "pods" / "p1"
+    assert read_cpu_stat(v1 / "pods" / "p1") == CpuStat(10, 4, 2.5)
+    unified = _fake_proc(tmp_path, "0::/pods/p1\n", mounts[1:])
+    assert cpu_cgroup(unified) == v2 / "pods" / "p1"
+    assert read_cpu_stat(v2 / "pods" / "p1") == CpuStat(7, 3, 1.5)
+    # Inside a cgroup namespace the mount's top is the process's own group.
+    namespaced = _fake_proc(tmp_path, "0::/../../pods/p1\n", [f"31 25 0:27 /pods/p1 {v2} rw - cgroup2 cgroup2 rw"])
+    (v2 / "cpu.stat").write_text("nr_periods 1\n")
+    assert cpu_cgroup(namespaced) == v2
+    assert cpu_cgroup(_fake_proc(tmp_path, "", [])) is None
+
+
+def test_throttling_counters_stay_monotonic_when_the_process_moves_between_groups(tmp_path: Path) -> None:
+    home = _group(tmp_path / "home", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n")
+    quota = _group(tmp_path / "quota", "nr_periods 5\nnr_throttled 5\nthrottled_time 400000000\n")
+    where = {"group": home}
+    account = ThrottleAccount(lambda: where["group"])
+    assert account.read() and account.throttled_s == 0
+    where["group"] = quota  # confined: the group's history before the move is not the node's
+    assert account.read() and account.throttled_s == 0
+    (quota / "cpu.stat").write_text("nr_periods 25\nnr_throttled 23\nthrottled_time 2400000000\n")
+    account.read()
+    assert (account.periods, account.throttled_periods, account.throttled_s) == (20, 18, pytest.approx(2.0))
+    where["group"] = home  # moved back: nothing is lost, nothing is counted twice
+    account.read()
+    (home / "cpu.stat").write_text("nr_periods 3\nnr_throttled 0\nthrottled_time 0\n")
+    account.read()
+    assert (account.periods, account.throttled_periods, account.throttled_s) == (23, 18, pytest.approx(2.0))
+    shutil.rmtree(quota)
+    where["group"] = quota
+    assert not account.read()  # no cgroup to read: the series are left out, not made up
+
+
+def test_the_node_exports_its_cgroup_s_throttling_counters(tmp_path: Path) -> None:
+    group = _group(tmp_path / "g", "nr_periods 2\nnr_throttled 1\nthrottled_usec 100000\n")
+    metrics = QueryServiceMetrics(throttling=ThrottleAccount(lambda: group))
+    (group / "cpu.stat").write_text("nr_periods 12\nnr_throttled 9\nthrottled_usec 1600000\n")
+    assert _value(metrics, CPU_THROTTLED.name) == pytest.approx(1.5)
+    assert _value(metrics, CPU_THROTTLED_PERIODS.name) == 8
+    assert _value(metrics, CPU_PERIODS.name) == 10
+    gone = QueryServiceMetrics(throttling=ThrottleAccount(lambda: None))
+    assert CPU_THROTTLED.name not in {name for name, _ in _samples(gone)}

@@ -100,18 +100,21 @@ def test_the_other_components_get_only_job_and_instance_as_their_static_local_ta
 
 
 def _operator_podmonitor_prefix(monitor: dict, namespace: str) -> list[dict]:
-    """The relabelings the Prometheus Operator puts before a PodMonitor's own (pkg/prometheus/promcfg.go,
-    as of v0.8x): selection by labels and port, phase filter, then namespace/container/pod/job/endpoint."""
+    """The relabelings the Prometheus Operator puts before a PodMonitor's own, in its order
+    (GeneratePodMonitorConfig in pkg/prometheus/promcfg.go, commit aa8222d7): phase filter, selection by
+    labels (sorted keys) and port, then namespace, container, pod, job and endpoint."""
     endpoint = monitor["spec"]["podMetricsEndpoints"][0]
-    rules: list[dict] = [{"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"}]
-    for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+    rules: list[dict] = [
+        {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"},
+    ]
+    for key, value in sorted(monitor["spec"]["selector"]["matchLabels"].items()):
         sanitized = k8s.meta_label(key).removeprefix("__meta_kubernetes_pod_label_")
         rules.append({"action": "keep", "source_labels": [k8s.meta_label(key),
                                                           f"__meta_kubernetes_pod_labelpresent_{sanitized}"],
                       "regex": f"({value});true"})
     rules += [
         {"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": endpoint["port"]},
-        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"},
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
         {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
         {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
@@ -149,7 +152,8 @@ def test_the_servicemonitors_give_job_and_instance_only() -> None:
 
 def _promtool_knows_kubernetes_sd(tmp_path: Path) -> bool:
     probe = tmp_path / "probe.yml"
-    probe.write_text(yaml.safe_dump({"scrape_configs": [{"job_name": "p", "kubernetes_sd_configs": [{"role": "pod"}]}]}))
+    job = {"job_name": "probe", "kubernetes_sd_configs": [{"role": "pod"}]}
+    probe.write_text(yaml.safe_dump({"scrape_configs": [job]}))
     return check_config(probe).ok
 
 

@@ -207,3 +207,14 @@ def test_the_bind_host_is_loopback_unless_a_pod_says_otherwise(monkeypatch: pyte
     monkeypatch.setenv(k8s.BIND_HOST_ENV, "not-an-address")
     with pytest.raises(ValueError, match="ENGINEWATCH_BIND_HOST='not-an-address' is not an IPv4 address"):
         bind_socket(0)
+
+
+def test_without_a_cluster_the_program_exits_2_saying_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from engines.kubernetes.__main__ import main
+
+    for var in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    assert main(["--namespace", "enginewatch", "--state-dir", str(tmp_path / "state")]) == 2
+    assert "error: no Kubernetes API to talk to" in capsys.readouterr().err

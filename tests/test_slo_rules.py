@@ -80,7 +80,7 @@ def test_rule_counts_against_sloth() -> None:
 def test_prometheus_rule_object() -> None:
     doc = rules.prometheus_rule(rules.generate(platform_slos()), "slos", "monitoring")
     assert doc["apiVersion"] == "monitoring.coreos.com/v1" and doc["kind"] == "PrometheusRule"
-    assert doc["metadata"]["namespace"] == "monitoring" and len(doc["spec"]["groups"]) == 8
+    assert doc["metadata"]["namespace"] == "monitoring" and len(doc["spec"]["groups"]) == 10  # 5 SLOs
 
 
 def test_alert_labels_and_annotations() -> None:
@@ -94,7 +94,10 @@ def test_alert_labels_and_annotations() -> None:
         f"https://grafana.example/d/{SLOS}?var-engine={{{{ $labels.engine }}}}"
     assert "14.4" in burn[0]["expr"] and ">= 70" in burn[0]["expr"]  # factor and low-traffic guard
     nodata = [a for a in alerts if a["alert"] == rules.NO_DATA_ALERT]
-    assert len(nodata) == 3  # engine start latency opts out: an idle control plane is normal
+    assert len(nodata) == 4  # engine start latency opts out: an idle control plane is normal
+    # Hours without a scan are normal too: its SLO has no data only when its series are missing.
+    scans = [a for a in nodata if a["labels"]["slo"] == "gateway-scan-latency"]
+    assert [a["expr"] for a in scans] == ['absent(slo:sli_total:rate{slo="gateway-scan-latency"})']
 
 
 @pytest.mark.parametrize("profile", [None, "local"])

@@ -73,12 +73,12 @@ class Traffic:
                 bad = e.take("bad", n * failing)
                 slow = e.take("slow", (n - bad) * e.slow_ratio)
                 for _ in range(bad):
-                    series.error.observe(0.02)
+                    series.observe("lookup", False, 0.02)
                     series.count_error("unavailable")
                 for _ in range(slow):
-                    series.ok.observe(2.0)
+                    series.observe("lookup", True, 2.0)
                 for _ in range(n - bad - slow):
-                    series.ok.observe(0.05)
+                    series.observe("lookup", True, 0.05)
 
     def stop(self) -> None:
         self._stop.set()
@@ -87,6 +87,7 @@ class Traffic:
         self.server.server_close()
 
 
+# Every query is a lookup (interactive; no scans: their SLO has no traffic, which is not no data).
 # sales: healthy but spending (availability 0.03% of 0.1%, latency 0.4% of 1%); analytics: an outage
 # of 10% platform errors from 20 s in, which fires every tier of gateway availability.
 def engines() -> list[Engine]:
@@ -205,8 +206,8 @@ def test_list_is_sorted_worst_budget_first_and_no_data_last(setup: Setup) -> Non
     slos = r.json()["slos"]
     _no_nan(slos)
     names = [s["name"] for s in slos]
-    assert set(names) == {"gateway-availability", "gateway-latency", "query-core-availability",
-                          "control-plane-engine-start-latency"}
+    assert set(names) == {"gateway-availability", "gateway-interactive-latency", "gateway-scan-latency",
+                          "query-core-availability", "control-plane-engine-start-latency"}
     assert names[0] == "gateway-availability"  # analytics' outage overspent it
     assert slos[0]["budget_remaining"] < 0 and slos[0]["firing"]
     # No node metrics and no engine starts here: no data, reported as null, never as a full budget.
@@ -312,7 +313,7 @@ def test_unknown_slo_is_404_with_the_known_ones(setup: Setup) -> None:
     r = setup.http.post("/api/v1/backtest", json={"slo": "nope", "csv": "timestamp,total,errors\n"})
     assert r.status_code == 404
     r = setup.http.get("/slo/nope")
-    assert r.status_code == 404 and "gateway-latency" in r.text
+    assert r.status_code == 404 and "gateway-interactive-latency" in r.text
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "message"), [
@@ -371,14 +372,14 @@ def test_prometheus_down_is_503_with_the_data_source_error_then_recovers(setup: 
     body = r.json()
     assert body["error"] == "the data source (Prometheus) did not answer"
     assert body["data_source"].startswith(f"Prometheus at {down_url}: cannot connect")
-    for path in ("/api/v1/slos/gateway-latency", "/api/v1/slos/gateway-latency/history"):
+    for path in ("/api/v1/slos/gateway-interactive-latency", "/api/v1/slos/gateway-interactive-latency/history"):
         assert setup.http.get(path).status_code == 503
     page = setup.http.get("/")
     assert page.status_code == 503 and "Prometheus is not answering" in page.text and down_url in page.text
     assert "gateway-availability" in page.text  # the catalog is still listed
     # A CSV backtest needs no Prometheus.
     csv = "timestamp,total,errors\n2026-01-01T00:01:00Z,60,0\n2026-01-01T00:02:00Z,60,1\n"
-    r = setup.http.post("/api/v1/backtest", json={"slo": "gateway-latency", "csv": csv})
+    r = setup.http.post("/api/v1/backtest", json={"slo": "gateway-interactive-latency", "csv": csv})
     assert r.status_code == 200, r.text
     metrics = setup.http.get("/metrics").text
     assert 'slo_service_datasource_errors_total{kind="connection"}' in metrics

@@ -56,7 +56,7 @@ def test_status_page_lists_slos_worst_budget_first(setup: Setup, page: Page) -> 
     expect(rows.first).to_contain_text("engine=analytics")
     expect(rows.first).to_contain_text("exhausted")
     expect(rows.first.locator(".pill.page").first).to_be_visible()
-    for name in ("gateway-latency", "query-core-availability", "control-plane-engine-start-latency"):
+    for name in ("gateway-interactive-latency", "query-core-availability", "control-plane-engine-start-latency"):
         expect(page.locator(f'#slos tr[data-slo="{name}"]').first).to_be_visible()
     # SLOs without series are at the bottom and say so; nothing reads 100% or NaN for them.
     last = rows.last
@@ -97,7 +97,7 @@ def test_page_says_when_prometheus_is_down_and_recovers(setup: Setup, page: Page
     expect(banner).to_contain_text("Prometheus is not answering")
     expect(banner).to_contain_text(f"Prometheus at {down_url}: cannot connect")
     expect(page.locator("#slos")).to_contain_text("gateway-availability")  # the catalog stays
-    response = page.goto(setup.service.url + "/slo/gateway-latency")  # type: ignore[union-attr]
+    response = page.goto(setup.service.url + "/slo/gateway-interactive-latency")  # type: ignore[union-attr]
     assert response is not None and response.status == 503
     expect(page.get_by_role("alert")).to_contain_text("Prometheus is not answering")
 

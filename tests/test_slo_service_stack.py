@@ -28,7 +28,7 @@ def test_status_page_shows_the_live_platform_slos(stack, browser: Browser) -> No
         page = context.new_page()
         response = page.goto(stack.slo_service_url + "/")
         assert response is not None and response.status == 200
-        for name in ("gateway-availability", "gateway-latency", "query-core-availability"):
+        for name in ("gateway-availability", "gateway-interactive-latency", "query-core-availability"):
             expect(page.locator(f'#slos tr[data-slo="{name}"]').first).to_be_visible()
         # The live platform's engines are the SLO groups, with real figures (not "no data").
         for engine in stack.engines:

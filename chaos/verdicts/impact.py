@@ -35,6 +35,8 @@ from loadgen.ledger import ABANDONED
 MITIGATED_SHARE = 0.05
 #: The sliding window of the ledger over which the share is counted.
 SHARE_WINDOW_S = 2.0
+#: Operations that move traffic on purpose: there is no bad node to route around.
+NOT_ROUTED_AROUND = frozenset({"blue_green_upgrade", "drain_engine", "restart_gateway"})
 
 
 @dataclass(frozen=True)
@@ -171,26 +173,32 @@ def impact_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faults
     engine_pods = set(served_by)
     mitigations: list[float | None] = []
     share_before = threshold = None
-    if not pods or any(engine_pods <= set(f.pods) for f in faults):
+    unmeasured = 0
+    if first.action in NOT_ROUTED_AROUND:
+        notes.append(f"{first.action} is an operation of the platform, not a fault to route around: no "
+                     "mitigation to time")
+    elif not pods or any(engine_pods <= set(f.pods) for f in faults):
         notes.append("no routing share to cut: the fault took every node of the engine that answered, "
                      "or named no node")
     else:
-        since = float(t0) if t0 is not None else -np.inf
+        # The share each pod had in the steady state, before the step's first fault: a repetition's
+        # pod may have just come back from the previous one, and have had no time to earn its share.
+        lo = float(t0) if t0 is not None else -np.inf
         for i, f in enumerate(faults):
             until = _bad_until(f, events, faults[i + 1].ts if i + 1 < len(faults) else end)
             bad = np.isin(served_by, f.pods)
-            before = share(times, bad, since, f.ts)
-            since = until
+            before = share(times, bad, lo, first.ts)
             if i == 0:
                 share_before = before
                 threshold = None if before is None else ratio * before
             if not before:
-                mitigations.append(None)
+                unmeasured += 1  # it answered nothing before the fault: no share to cut
                 continue
             at = mitigated_at(times, bad, f.ts, until, window_s, ratio * before)
             mitigations.append(None if at is None else at - f.ts)
-        if share_before is not None and share_before == 0:
-            notes.append("the faulted node answered nothing before the fault: there was no share to cut")
+        if unmeasured:
+            notes.append(f"{unmeasured} of {len(faults)} repetition(s) hit a node that answered nothing before "
+                         "the fault: no share to cut, not timed")
     done = [m for m in mitigations if m is not None]
     time_to_mitigate = max(done) if done and len(done) == len(mitigations) else None
     if mitigations and len(done) < len(mitigations):

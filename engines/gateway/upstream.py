@@ -149,8 +149,7 @@ class Upstream:
         if self.healthy:
             self._count_ejection(reason)
             log.warning("ejecting upstream %s (%s), %s: %s", self.pod, self.url, reason, detail)
-        if self.healthy or self._ejected_for is None:
-            self._ejected_for = reason
+        self._ejected_for = reason  # the latest evidence: a hung node that then refuses has died
         self.healthy = False
         self.last_error = detail
 

@@ -54,6 +54,7 @@ _MISTAKES: tuple[tuple[str, str], ...] = (
     ("engines.orchestrator.fleet", "FleetError"),
     ("dashboards.provisioning", "BuildError"),
     ("dashboards.lint", "DashboardInputError"),
+    ("enginewatch.kubernetes.manifests", "RenderError"),
 )
 # Exceptions carrying a list of problems and their source file, with the sentence that heads them.
 # The subclass comes first: a PlanError is an ExperimentError.

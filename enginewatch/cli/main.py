@@ -152,12 +152,14 @@ app.command()(gameday)
 def _mount_subcommands() -> None:
     from enginewatch.cli.alerts import app as alerts_app
     from enginewatch.cli.dashboards import app as dashboards_app
+    from enginewatch.cli.kubernetes import app as kubernetes_app
     from enginewatch.cli.queries import app as queries_app
     from enginewatch.cli.slo import app as slo_app
 
     app.add_typer(dashboards_app, name="dashboards", help="Build and lint the Grafana dashboards.")
     app.add_typer(queries_app, name="queries")
     app.add_typer(alerts_app, name="alerts")
+    app.add_typer(kubernetes_app, name="kubernetes")
     app.add_typer(slo_app, name="slo", help="SLO specs, rules, live error budgets and backtests.")
 
     @slo_app.command("serve")

@@ -124,6 +124,8 @@ def _env_field(name: str, path: str) -> dict[str, Any]:
 
 
 BIND_ENV = {"name": k8s.BIND_HOST_ENV, "value": "0.0.0.0"}
+#: The root filesystem is read-only: whatever writes under $HOME (Python, DuckDB) writes to the emptyDir.
+HOME_ENV = {"name": "HOME", "value": "/tmp"}
 SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                     "capabilities": {"drop": ["ALL"]}}
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
@@ -176,7 +178,7 @@ def engine_statefulset(fleet: Fleet, spec: EngineSpec, cluster: str, options: Op
     container: dict[str, Any] = {
         "name": k8s.NODE_CONTAINER, "image": options.image, "args": args,
         "env": [_env_field("POD_NAME", "metadata.name"),
-                _env_field("POD_INDEX", f"metadata.labels['{k8s.LABEL_POD_INDEX}']"), BIND_ENV],
+                _env_field("POD_INDEX", f"metadata.labels['{k8s.LABEL_POD_INDEX}']"), BIND_ENV, HOME_ENV],
         "ports": _port(k8s.COMPONENT_NODE),
         # Readiness drops within a second of SIGTERM (the node answers 503 while it drains).
         "readinessProbe": _http_probe("/readyz", period, timeout, 1),
@@ -196,7 +198,7 @@ def engine_statefulset(fleet: Fleet, spec: EngineSpec, cluster: str, options: Op
         "name": "storage", "image": options.image,
         "args": ["python", "-c", "import sys; from engines.storage import ensure_storage; ensure_storage(sys.argv[1])",
                  STORAGE_MOUNT],
-        "resources": _node_resources(spec), "securityContext": SECURITY_CONTEXT,
+        "env": [HOME_ENV], "resources": _node_resources(spec), "securityContext": SECURITY_CONTEXT,
         "volumeMounts": [{"name": "storage", "mountPath": STORAGE_MOUNT}, TMP_MOUNT],
     }
     return {
@@ -285,9 +287,9 @@ def _service_account(name: str, component: str) -> dict[str, Any]:
 def _state_container(name: str, args: list[str], options: Options) -> dict[str, Any]:
     return {
         "name": name, "image": options.image, "args": ["python", "-m", "engines.kubernetes", *args],
-        "env": [_env_field("POD_NAMESPACE", "metadata.namespace"), BIND_ENV],
+        "env": [_env_field("POD_NAMESPACE", "metadata.namespace"), BIND_ENV, HOME_ENV],
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": SECURITY_CONTEXT,
+        "securityContext": SECURITY_CONTEXT, "volumeMounts": [TMP_MOUNT],
     }
 
 
@@ -295,12 +297,12 @@ def gateway(options: Options) -> list[dict[str, Any]]:
     deadline_s = next(f.default for f in dataclasses.fields(GatewayConfig) if f.name == "deadline_s")
     topology_mount = {"name": "topology", "mountPath": TOPOLOGY_DIR}
     sidecar = _state_container("topology", ["--state-dir", TOPOLOGY_DIR], options)
-    sidecar["volumeMounts"] = [topology_mount]
+    sidecar["volumeMounts"] = [topology_mount, TMP_MOUNT]
     gw = {
         "name": "gateway", "image": options.image,
         "args": ["python", "-m", "engines.gateway", "--topology", f"{TOPOLOGY_DIR}/topology.json",
                  "--port", str(k8s.PORTS[k8s.COMPONENT_GATEWAY]), "--admin-token-file", f"{ADMIN_TOKEN_DIR}/token"],
-        "env": [BIND_ENV],
+        "env": [BIND_ENV, HOME_ENV],
         "ports": _port(k8s.COMPONENT_GATEWAY),
         "readinessProbe": _http_probe("/healthz", 1, 1, 2),
         "livenessProbe": _http_probe("/healthz", 5, 2, 3),
@@ -362,7 +364,7 @@ def engine_state(options: Options) -> list[dict[str, Any]]:
              "selector": {"matchLabels": selector},
              "template": {"metadata": {"labels": {**selector, k8s.LABEL_PART_OF: k8s.APP}}, "spec": {
                  "serviceAccountName": k8s.ENGINE_STATE_NAME, "enableServiceLinks": False,
-                 "securityContext": POD_SECURITY, "containers": [container]}},
+                 "securityContext": POD_SECURITY, "containers": [container], "volumes": [TMP_VOLUME]}},
          }},
         _service(k8s.ENGINE_STATE_NAME, k8s.COMPONENT_ENGINE_STATE),
     ]
@@ -374,7 +376,7 @@ def slo_service(options: Options) -> list[dict[str, Any]]:
         "name": "slo-service", "image": options.image,
         "args": ["python", "-m", "slo.service", "--port", str(k8s.PORTS[k8s.COMPONENT_SLO_SERVICE]),
                  "--prometheus", options.prometheus_url],
-        "env": [BIND_ENV], "ports": _port(k8s.COMPONENT_SLO_SERVICE),
+        "env": [BIND_ENV, HOME_ENV], "ports": _port(k8s.COMPONENT_SLO_SERVICE),
         "readinessProbe": _http_probe("/healthz", 5, 2, 3), "livenessProbe": _http_probe("/healthz", 10, 2, 3),
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": SECURITY_CONTEXT, "volumeMounts": [TMP_MOUNT],
