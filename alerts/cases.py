@@ -345,12 +345,12 @@ def latency_outlier(p: AlertProfile) -> list[Case]:
         return Expected({"engine": engine, "cluster": cluster, "node": "n1", "pod": pod}, text(engine, cluster, pod))
 
     fire = Case(pl.ENGINE_NODE_LATENCY_OUTLIER,
-                "sales c1: held out by the gateway 2/3 of the time; analytics c1: checks 6x the peer's; sales c2: "
+                "sales c1: held out by the gateway 2/3 of the time; analytics c1: checks 6.25x the peer's; sales c2: "
                 "lookups 7.5x; analytics c2: throttled in 60% of periods", [
                     # Out two thirds of the time: readmitted after each back-off, ejected again.
                     ejected("sales", "c1", "n1", f"{hold(0, start)} {flapping(2, 1)}"),
                     ejected("sales", "c1", "n2", hold(0, total)),
-                    *probes("analytics", "c1", "n1", 0.01, 0.06), *probes("analytics", "c1", "n2", 0.01, 0.01),
+                    *probes("analytics", "c1", "n1", 0.004, 0.025), *probes("analytics", "c1", "n2", 0.004, 0.004),
                     *lookups("sales", "c2", "n1", 9001, 0.02, 0.15), *lookups("sales", "c2", "n2", 9002, 0.02, 0.02),
                     *throttling("analytics", "c2", "n1", 9003, 0.6),
                 ], eval_at,
@@ -362,13 +362,26 @@ def latency_outlier(p: AlertProfile) -> list[Case]:
                   "held out 2/5 of the time; slow checks under the floor, 4x the peer's, or without a peer; "
                   "lookups under the floor; throttled in 40% of periods", [
                       ejected("sales", "c1", "n1", f"{hold(0, start)} {flapping(2, 3)}"),
-                      *probes("analytics", "c1", "n1", 0.002, 0.04), *probes("analytics", "c1", "n2", 0.002, 0.005),
+                      *probes("analytics", "c1", "n1", 0.002, 0.015), *probes("analytics", "c1", "n2", 0.002, 0.002),
                       *probes("analytics", "c2", "n1", 0.002, 0.2), *probes("analytics", "c2", "n2", 0.002, 0.05),
                       *probes("analytics", "c3", "n1", 0.002, 0.3),
                       *lookups("sales", "c2", "n1", 9001, 0.01, 0.09), *lookups("sales", "c2", "n2", 9002, 0.01, 0.01),
                       *throttling("sales", "c3", "n1", 9003, 0.4),
                   ], eval_at)
-    return [fire, silent]
+    # The evidence ends (throttled, then ejected and idle: no CPU periods at all): the alert keeps firing
+    # for `keep_firing_for` after its condition stops holding, then resolves.
+    end = start + n + k + 2
+    gone = end + n + 1  # the first sample whose window holds no increment any more
+    kept = gone + p.outlier_keep_firing_for // i + 2
+    idle = [series(c.CPU_PERIODS, node("analytics", "c2", "n1", 9003),
+                   f"{hold(0, start)} {ramp(10 * i, 10 * i, end - start)} {hold(10 * i * (end - start), kept + 5 - end)}"),
+            series(c.CPU_THROTTLED_PERIODS, node("analytics", "c2", "n1", 9003),
+                   f"{hold(0, start)} {ramp(9 * i, 9 * i, end - start)} {hold(9 * i * (end - start), kept + 5 - end)}")]
+    held = Case(pl.ENGINE_NODE_LATENCY_OUTLIER, "throttled, then idle: still firing within keep_firing_for",
+                idle, (gone + p.outlier_keep_firing_for // i // 2) * i, [expected("analytics", "c2")])
+    resolved = Case(pl.ENGINE_NODE_LATENCY_OUTLIER, "throttled, then idle: resolved after keep_firing_for",
+                    idle, kept * i)
+    return [fire, silent, held, resolved]
 
 
 def target_absent(p: AlertProfile) -> list[Case]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alerts import meta
 from alerts.profiles import TRANSITION_STATES, AlertProfile, get_profile
 from alerts.rule import AlertRule, RuleGroup, Severity
 from alerts.yamlfmt import dump
@@ -231,7 +232,7 @@ def engine_node_latency_outlier(p: AlertProfile) -> AlertRule:
         f"fastest peer, or its CPU quota throttles it in over {p.outlier_throttled_ratio:.0%} of its periods. Its "
         "cluster serves with less capacity and its queries are slow: it may be CPU throttled, starved, "
         "partitioned or reading slow storage.",
-        dash.GATEWAY, NODE_SCOPE, p.outlier_for,
+        dash.GATEWAY, NODE_SCOPE, p.outlier_for, keep_firing_for=p.outlier_keep_firing_for,
     )
 
 
@@ -284,6 +285,7 @@ def groups(profile: AlertProfile) -> list[RuleGroup]:
         RuleGroup("enginewatch-gray-failures", (engine_node_latency_outlier(p),)),
         RuleGroup("enginewatch-queries", (engine_query_running_too_long(p),)),
         RuleGroup("enginewatch-targets", exporter_target_absents(p)),
+        RuleGroup("enginewatch-meta", meta.rules(p)),
     ]
 
 

@@ -38,11 +38,12 @@ class AlertProfile:
     # A node's latency against its cluster's fastest node: health checks at the gateway, and lookups.
     outlier_window: int = 0
     outlier_ratio: float = 5.0
-    outlier_probe_floor: float = 0.05  # seconds: a mean health check slower than this, and ratio x the fastest
+    outlier_probe_floor: float = 0.02  # seconds: a mean health check slower than this, and ratio x the fastest
     outlier_lookup_floor: float = 0.1  # seconds: the same for the node's mean lookup
     outlier_ejected_share: float = 0.5  # of the window spent ejected by the gateway as a latency outlier
     outlier_throttled_ratio: float = 0.5  # of the node's CPU periods in which its cgroup's quota throttled it
     outlier_for: int = 0
+    outlier_keep_firing_for: int = 0
     absent_for: int = 0
     #: A query executing longer than this (seconds) holds a slot that others queue for.
     long_query_s: float = 0.0
@@ -72,7 +73,9 @@ PROFILES: dict[str, AlertProfile] = {
         queue_window=30, queue_for=10,
         memory_ratio=0.9, memory_for=10,
         # A throttled node under load must page within a minute: half a 30 s window out, then 10 s.
-        outlier_window=30, outlier_for=10,
+        # Kept firing for a window: while the gateway's ejection takes over from the throttling or the
+        # latency as the evidence (an ejected node is idle), neither may hold for a moment.
+        outlier_window=30, outlier_for=10, outlier_keep_firing_for=30,
         absent_for=10,
         # The local query timeout is 30 s: a third of it is long for a warehouse query on a laptop.
         long_query_s=10, long_query_for=2,
@@ -87,7 +90,7 @@ PROFILES: dict[str, AlertProfile] = {
         slots_ratio=0.9, slots_for=900,
         queue_window=300, queue_for=600,
         memory_ratio=0.9, memory_for=600,
-        outlier_window=300, outlier_for=600,
+        outlier_window=300, outlier_for=600, outlier_keep_firing_for=300,
         absent_for=600,
         long_query_s=900, long_query_for=60,
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alerts import meta_cases
 from alerts import platform as pl
 from alerts.cases import Case, cases, expected_dashboard_url
 from alerts.profiles import get_profile
@@ -66,6 +67,6 @@ def render(profile: str = "local", links: Links | None = None) -> str:
     document = {
         "rule_files": [pl.RULE_FILES[profile].name],
         "evaluation_interval": format_duration(p.interval),
-        "tests": [_test(case, by_name[case.alert], p.interval, links) for case in cases(p)],
+        "tests": [_test(case, by_name[case.alert], p.interval, links) for case in [*cases(p), *meta_cases.cases(p)]],
     }
     return dump(document, HEADER)

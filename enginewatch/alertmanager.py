@@ -6,7 +6,10 @@ minimal configuration for when that file is not there, or for tests.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,56 @@ def render_config(webhook_url: str | None = None, *, group_by: Sequence[str] = (
         "receivers": [receiver],
     }
     return str(yaml.safe_dump(config, sort_keys=False))
+
+
+class WebhookSink:
+    """The local stack's notification receivers: one loopback HTTP server that accepts every webhook.
+
+    Without it the stack's receivers would be the committed placeholders, so every notification —
+    the Watchdog's every few seconds — would fail and AlertmanagerNotificationsFailing would fire in
+    steady state. It keeps the last ``keep`` notifications per path (/page, /ticket, /watchdog).
+    """
+
+    def __init__(self, keep: int = 200) -> None:
+        self.keep = keep
+        self.received: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 4 << 20))
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                with sink._lock:
+                    kept = sink.received.setdefault(self.path, [])
+                    kept.append(payload)
+                    del kept[:-sink.keep]
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
+
+    def start(self) -> WebhookSink:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def notifications(self, path: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.received.get(path, []))
 
 
 class AlertmanagerServer(BinaryServer):

@@ -190,7 +190,7 @@ def compute_goals(journals: Sequence[Journal], detection_goal_s: float | None,
         goals.append(Goal(key.replace("_p99_", "_affected_").removesuffix("_s"),
                           f"affected queries behind the failover percentiles, node {label}",
                           n if failovers else None, min_affected, ">=", sources,
-                          f"{figures['faults']} fault(s)"))
+                          f"{figures['faults']} fault(s)", evidence=True))
     drains = [(j.experiment, f) for j in journals for f in j.verdict_figures(DrainFigures)
               if f.action in ("terminate_pod", "drain_engine")]
     in_flight = sum(f.in_flight_at_term for _, f in drains)
@@ -426,7 +426,8 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
         status = "interrupted"
     else:
         complete = len(journals) == len(experiments)
-        status = "passed" if complete and all(j.passed for j in journals) and all(g.ok for g in goals) else "failed"
+        passed = complete and all(j.passed for j in journals) and not any(g.blocking for g in goals)
+        status = "passed" if passed else "failed"
     ended = time.time()
     diagnoses = capture.diagnoses if capture else []
     doc: dict[str, Any] = {

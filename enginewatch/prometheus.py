@@ -2,7 +2,9 @@
 
 Engine nodes come and go, so they are discovered through file_sd files that the orchestrator writes
 (with the topology labels, as Kubernetes SD would attach them in production); the gateway, orchestrator
-and SLO service are fixed for the life of the stack, so they are static targets.
+and SLO service are fixed for the life of the stack, so they are static targets. So are Prometheus
+itself and Alertmanager: the meta alerts (alerts/meta.py) judge the alerting pipeline by their own
+series.
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ import httpx
 import yaml
 
 from enginewatch.binary_server import BinaryServer, ServerError
-from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from exporters.contract import (
+    JOB_ALERTMANAGER,
+    JOB_GATEWAY,
+    JOB_NODE,
+    JOB_ORCHESTRATOR,
+    JOB_PROMETHEUS,
+    JOB_SLO_SERVICE,
+)
 from foundation.deployment import cadence
 from foundation.process import LOOPBACK, write_atomic
 from foundation.promtool import ToolMissing
 from foundation.promtool import find as _find
 
 #: Jobs with a fixed address, in the order they appear in the configuration.
-STATIC_JOBS: tuple[str, ...] = (JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE)
+STATIC_JOBS: tuple[str, ...] = (JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE, JOB_PROMETHEUS, JOB_ALERTMANAGER)
 FILE_SD_DIR = "file_sd"
 
 
@@ -90,7 +99,7 @@ class PrometheusServer(BinaryServer):
                  profile: str = "local", targets: Mapping[str, str] | None = None,
                  rule_files: Sequence[Path] = (), alertmanager: str | None = None,
                  retention: str = "2d", binary: Path | None = None,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), self_scrape: bool = False) -> None:
         self.config_dir = Path(config_dir)
         super().__init__(binary or locate("prometheus"), self.config_dir / "prometheus.log")
         self.state_dir = Path(state_dir)
@@ -101,6 +110,8 @@ class PrometheusServer(BinaryServer):
         self.alertmanager = alertmanager
         self.retention = retention
         self.extra_args = list(extra_args)
+        # Its own port is only known once picked (each start attempt), so the job is added then.
+        self.self_scrape = self_scrape
 
     @property
     def config_path(self) -> Path:
@@ -108,8 +119,11 @@ class PrometheusServer(BinaryServer):
 
     def write_config(self) -> Path:
         (self.state_dir / FILE_SD_DIR).mkdir(parents=True, exist_ok=True)
+        targets = dict(self.targets)
+        if self.self_scrape:
+            targets[JOB_PROMETHEUS] = f"{LOOPBACK}:{self.port}"
         write_atomic(self.config_path, render_config(
-            self.state_dir, profile=self.profile, targets=self.targets, rule_files=self.rule_files,
+            self.state_dir, profile=self.profile, targets=targets, rule_files=self.rule_files,
             alertmanager=self.alertmanager))
         return self.config_path
 

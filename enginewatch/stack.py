@@ -20,7 +20,7 @@ from types import TracebackType
 from engines.orchestrator import Orchestrator, load_fleet
 from engines.storage import ensure_storage
 from enginewatch.prometheus import PrometheusServer
-from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from exporters.contract import JOB_ALERTMANAGER, JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
 from foundation import runstate
 from foundation.logs import json_handler
 from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
@@ -76,6 +76,7 @@ class Stack:
         self.gateway_url = ""
         self.prometheus: PrometheusServer | None = None
         self.alertmanager = None  # enginewatch.alertmanager.AlertmanagerServer when configured
+        self.webhooks = None  # enginewatch.alertmanager.WebhookSink: the receivers of the committed routing
         self.slo_service: ManagedProcess | None = None
         self.slo_service_url = ""
         self.logstore: ManagedProcess | None = None
@@ -122,18 +123,27 @@ class Stack:
 
         if self.options.alertmanager_config:
             self.on_step("alertmanager")
+            from alerts.alertmanager import CONFIG_FILES
             from enginewatch.alertmanager import AlertmanagerServer
 
-            self.alertmanager = AlertmanagerServer(self.options.alertmanager_config, self.state_dir / "alertmanager")
+            config = self.options.alertmanager_config
+            if self.options.alerting and config in CONFIG_FILES.values():
+                config = self._routing_with_receivers(config)
+            self.alertmanager = AlertmanagerServer(config, self.state_dir / "alertmanager")
             self.alertmanager.start()
 
         # Prometheus first, so that it sees the platform boot: the engines' start operations are an SLO.
         self.on_step("prometheus")
+        targets = {JOB_ORCHESTRATOR: orchestrator_url}
+        if self.alertmanager:
+            # Scraped like any target: its notification failures and its own up are meta alerts.
+            targets[JOB_ALERTMANAGER] = self.alertmanager.url
         # Platform alert rules come last (see _load_rules): they judge a platform that has finished booting.
         self.prometheus = PrometheusServer(
             self.state_dir / "prometheus", self.orchestrator.file_sd_path.parent.parent,
-            profile=self.options.profile, targets={JOB_ORCHESTRATOR: orchestrator_url},
+            profile=self.options.profile, targets=targets,
             rule_files=self.options.boot_rule_files, alertmanager=self.alertmanager.url if self.alertmanager else None,
+            self_scrape=True,
         ).start()
         with self.prom() as prom:
             wait_until(lambda: bool(prom.query(f"{sel(UP, job=JOB_ORCHESTRATOR)} == 1")), 15,
@@ -191,6 +201,18 @@ class Stack:
             self.on_step("rules")
             self.prometheus.rule_files = [*self.options.boot_rule_files, *self.options.rule_files]
             self.prometheus.reload()
+
+    def _routing_with_receivers(self, committed: Path) -> Path:
+        """The committed routing, its placeholder webhooks replaced by a sink of ours that answers them."""
+        from alerts import alertmanager as routing
+        from alerts.alertmanager import CONFIG_FILES
+        from enginewatch.alertmanager import WebhookSink
+
+        profile = next(p for p, path in CONFIG_FILES.items() if path == committed)
+        self.webhooks = WebhookSink().start()
+        url = self.webhooks.url
+        return routing.write(self.state_dir / "alertmanager.yml", f"{url}/page", f"{url}/ticket", profile=profile,
+                             watchdog_url=f"{url}/watchdog")
 
     def _start_logs(self) -> None:
         port_file = self.state_dir / "logstore.port"
@@ -277,6 +299,8 @@ class Stack:
             steps.append(lambda: self.prometheus.stop())  # type: ignore[union-attr]
         if self.alertmanager:
             steps.append(lambda: self.alertmanager.stop())  # type: ignore[attr-defined]
+        if self.webhooks:
+            steps.append(self.webhooks.stop)
         if self.slo_service:
             steps.append(lambda: self.slo_service.stop(grace=5))  # type: ignore[union-attr]
         if self.gateway:

@@ -79,6 +79,9 @@ JOB_NODE = "engine-node"
 JOB_GATEWAY = "gateway"
 JOB_ORCHESTRATOR = "orchestrator"
 JOB_SLO_SERVICE = "slo-service"
+# The monitoring stack scraped as itself: its own metrics, not the contract's, feed the meta alerts.
+JOB_PROMETHEUS = "prometheus"
+JOB_ALERTMANAGER = "alertmanager"
 
 
 @dataclass(frozen=True)

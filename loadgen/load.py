@@ -139,7 +139,7 @@ def _entry_from_response(query_id: str, engine: str, kind: str, start: float, re
         error_type="" if ok else str(data.get("error_type", "internal")),
         cluster=str(data.get("cluster") or resp.headers.get("x-engine-cluster", "")),
         node=str(data.get("node") or resp.headers.get("x-engine-node", "")),
-        pod=str(data.get("pod", "")),
+        pod=str(data.get("pod") or ""),  # null when no node was involved
         attempts=int(data.get("attempts") or resp.headers.get("x-attempts", 0) or 0),
         read_only=True,
         server_s=_server_seconds(data) if ok else math.nan,

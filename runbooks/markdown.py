@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alerts import platform as pl
-from runbooks.diagnosis import Scope, queries
+from runbooks.diagnosis import Scope, check_runs
 from runbooks.playbooks import registry
 from runbooks.playbooks.model import PLACEHOLDERS, Playbook
 
@@ -47,7 +47,7 @@ def _query_block(query: str, source: str) -> str:
 def render(book: Playbook) -> str:
     command = f"enginewatch runbook {book.alert} --engine {_ENGINE}"
     steps = []
-    for run in queries(book, Scope(engine=_ENGINE)):
+    for run in check_runs(book, Scope(engine=_ENGINE)):
         source = _SOURCE_NAMES.get(run.source, run.source)
         steps.append(f"{run.step}. **{run.title}** ({source}):\n\n   ```sh\n   {command} --step {run.step}\n   ```\n\n"
                      + "\n\n".join(_query_block(q, run.source) for q in run.queries))

@@ -78,7 +78,7 @@ def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.T
 LIVE_FIXTURES = frozenset({"stack", "browser", "otlp", "live"})
 LIVE_MODULES = frozenset({
     "test_alerts_delivery", "test_chaos_actions", "test_chaos_interrupt", "test_chaos_kernel", "test_chaos_live",
-    "test_dashboards_live", "test_gray_detection",
+    "test_dashboards_live", "test_gray_detection", "test_meta_alerts",
     "test_engine_cli", "test_gameday", "test_gateway", "test_node", "test_orchestrator", "test_platform",
     "test_prometheus_wiring", "test_query_history", "test_runbooks_live", "test_slo_service_page",
     "test_slo_service_stack", "test_slo_service", "test_slo_sloth_compat",

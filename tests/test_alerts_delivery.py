@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from alerts import alertmanager as am
+from alerts.meta import WATCHDOG
 from alerts.platform import EXPORTER_TARGET_ABSENT, RULE_FILES
 from enginewatch.alertmanager import AlertmanagerServer
 from enginewatch.prometheus import PrometheusServer
@@ -98,7 +99,8 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Webhoo
     rules = work / "delivery-test.rules.yml"
     rules.write_text(TEST_RULES)
     with Webhook() as hook:
-        config = am.write(work / "alertmanager.yml", f"{hook.url}/page", f"{hook.url}/ticket", profile="local")
+        config = am.write(work / "alertmanager.yml", f"{hook.url}/page", f"{hook.url}/ticket", profile="local",
+                          watchdog_url=f"{hook.url}/watchdog")
         alertmanager = AlertmanagerServer(config, work / "alertmanager").start()
         try:
             # Prometheus sends an alert when it starts firing and then only every resend delay (1m by
@@ -112,6 +114,7 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Webhoo
                     "page": hook.wait_for("/page", "DeliveryTestPage", deadline, engine="sales"),
                     "ticket": hook.wait_for("/ticket", "DeliveryTestTicket", deadline, engine="analytics"),
                     "platform": hook.wait_for("/page", EXPORTER_TARGET_ABSENT, deadline, job=c.JOB_GATEWAY),
+                    "watchdog": hook.wait_for("/watchdog", WATCHDOG, deadline),
                 }
                 time.sleep(2.0)  # a group_interval and a half for an inhibited ticket to show up if it could
                 yield hook, found
@@ -141,6 +144,12 @@ def test_a_warning_opens_a_ticket_unless_a_page_covers_its_engine(
     assert "sales" not in tickets, "the page for sales must inhibit the ticket for sales"
     # Pages without an engine label (ExporterTargetAbsent) inhibit nothing: analytics got its ticket.
     assert "analytics" in tickets
+
+
+def test_the_watchdog_reaches_its_own_receiver_and_never_pages(delivered: tuple[Webhook, dict[str, Any]]) -> None:
+    hook, found = delivered
+    assert found["watchdog"]["labels"] == {"alertname": WATCHDOG, "severity": "none"}
+    assert all(a["labels"]["alertname"] != WATCHDOG for a in hook.alerts("/page") + hook.alerts("/ticket"))
 
 
 def test_info_alerts_notify_nobody(delivered: tuple[Webhook, dict[str, Any]]) -> None:

@@ -296,7 +296,7 @@ def test_plan_resolves_targets_and_reports_unknown_ones() -> None:
     assert the_plan.problems == []
     assert len(the_plan.steps[0]["pods"]) == 1
     text = "\n".join(the_plan.describe())
-    assert "at +6s: kill_pod on one of sales -> now would hit: sales-" in text
+    assert "at +6s: kill_pod on one of sales, 8 times, 0.5s apart after recovery -> now would hit: sales-" in text
     assert "abort if: client error ratio over 5s > 0.5" in text
     data = copy.deepcopy(exp.raw)
     data["method"][0]["target"]["cluster"] = "c9"
@@ -311,6 +311,7 @@ def test_dry_run_prints_the_plan_and_does_nothing(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "nothing will be done" in proc.stdout
-    assert "pause_pod on one of sales, duration_s 3 -> now would hit: sales-" in proc.stdout
+    assert "pause_pod on one of sales, duration_s 1, 16 times, 0.7s apart after recovery -> now would hit: sales-" \
+        in proc.stdout
     assert "rollbacks (always): undo lasting faults" in proc.stdout
     assert not (tmp_path / "stack.lock").exists() and not list(tmp_path.iterdir())

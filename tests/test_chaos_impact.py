@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from chaos.activity import Context
 from chaos.backend import EngineInfo
-from chaos.experiment import ExpectedAlert, parse_experiment
+from chaos.experiment import BlastRadius, ExpectedAlert, parse_experiment
 from chaos.fault import Fault
-from chaos.run import plan_against
+from chaos.journal import Journal
+from chaos.run import _schedule, plan_against
 from chaos.verdicts import (
     AlertObservation,
     failover_verdict,
@@ -313,3 +316,39 @@ def test_a_step_that_ran_fewer_repetitions_than_planned_fails() -> None:
 def test_valid_is_unchanged() -> None:
     # The format tests' base experiment stays a plain single fault.
     assert "repeat" not in VALID["method"][0] and not math.isnan(parse_experiment(VALID).method[0].at_s)
+
+
+# --- the schedule of repetitions ------------------------------------------------------------------------
+
+class _Engines:
+    """The part of a backend the schedule reads: each engine's ready nodes, set by the test."""
+
+    def __init__(self) -> None:
+        self.ready = {"sales": 4, "analytics": 4}
+
+    def engines(self) -> list[EngineInfo]:
+        return [EngineInfo(name, "RUNNING", "v1", ("c1", "c2"), ("c1", "c2"), 4, n) for name, n in self.ready.items()]
+
+
+def test_a_step_waiting_for_its_engine_does_not_hold_up_another_step() -> None:
+    exp = parse_experiment(with_(
+        load={"qps": 20, "duration_s": 30, "engines": ["sales", "analytics"]},
+        method=[{"at_s": 0.05, "action": "kill_pod", "repeat": 2, "gap_s": 0.2, "target": {"engine": "sales",
+                                                                                           "mode": "one"}},
+                {"at_s": 0.1, "action": "kill_pod", "target": {"engine": "analytics", "mode": "one"}}]))
+    backend = _Engines()
+    ctx = Context(backend, BlastRadius(2, 1))  # type: ignore[arg-type]
+    journal = Journal("x", "x", load_t0=time.time())
+    fired: list[tuple[int, int, float]] = []
+    back_at = 0.0
+    for step, repetition in _schedule(exp, journal, ctx, {"sales": 4, "analytics": 4}, lambda _m: None):
+        now = time.time()
+        fired.append((step.index, repetition, now))
+        journal.faults.append(Fault(step.index, step.action, step.target.engine, "", step.at_s, ts=now))
+        if (step.index, repetition) == (0, 0):
+            backend.ready["sales"] = 3  # the killed pod restarts
+        elif step.index == 1:
+            time.sleep(0.2)
+            backend.ready["sales"], back_at = 4, time.time()
+    assert [(s, r) for s, r, _ in fired] == [(0, 0), (1, 0), (0, 1)]
+    assert fired[2][2] >= back_at + 0.2  # the gap counts from the engine's recovery

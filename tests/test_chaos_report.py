@@ -10,7 +10,7 @@ from chaos.journal import Journal
 from chaos.report import write_experiment_report
 from chaos.report.gameday import Diagnosis, Goal, gameday_document
 from chaos.rollback import RollbackResult
-from chaos.verdicts import failover_verdict, queries_verdict
+from chaos.verdicts import failover_verdict, impact_verdict, queries_verdict, steady_state_verdict
 from tests.test_chaos_verdicts import T0, ev, frame, q
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -80,3 +80,19 @@ def test_gameday_document_puts_goals_first() -> None:
     assert "| page alert after a total outage (s after the fault) | <= 7 | not measured | FAIL |" in md
     assert "On-call diagnosis captured when the page fired" in md and "- [problem] 0/4 ready" in md
     assert "[goal] page alert after a total outage" in md
+
+
+def test_the_report_shows_impact_and_false_pages(tmp_path: Path) -> None:
+    j, df = journal()
+    j.verdicts = [*j.verdicts, impact_verdict(df, j.events, j.faults, t0=T0, t1=T0 + 10.2),
+                  steady_state_verdict([({"alertname": "GatewayLatencyBudgetBurn", "engine": "sales",
+                                          "severity": "warning"}, [T0 + 2.0, T0 + 3.0])], T0, T0 + 5.0)]
+    j.status = "failed"
+    md = write_experiment_report(j, df, tmp_path)["markdown"].read_text()
+    assert "- no alert fires under load before the first fault" in md
+    assert "| step | repetitions | time to detect | time to mitigate | p99 before | p99 during | p99 after |" in md
+    assert "| step 0 kill_pod sales-c1-n1 | 1 | — | — | 0.02 s (n=101) | 0.02 s (n=61) |" in md
+    assert "| steady_state | alerts fired before the first fault | == 0 | 1 | FAIL |" in md
+    assert "false page: GatewayLatencyBudgetBurn {engine=sales, severity=warning} fired at +2.00s" in md
+    assert "steady_state steady state, 5.0s under load before the first fault: alerts fired before the first " \
+           "fault = 1 (expected == 0)" in md

@@ -1,13 +1,15 @@
-"""Live, on a small stack of our own with one extra alert rule: a step repeated K times makes K verified
+"""Live, on a small stack of our own with two extra alert rules: a step repeated K times makes K verified
 faults that its verdicts pool, and the false-page check fails a run in which an alert fires under load
 before the first fault (and lets it pass when the experiment declares that alert as background).
 
 The extra rule, ``ChaosTestLoadOnAlpha``, fires a couple of seconds after load reaches engine ``alpha``:
-an alert the test controls, without waiting on any real platform alert's thresholds."""
+an alert the test controls, without waiting on any real platform alert's thresholds; ``ChaosTestWatchdog``
+(``vector(1)``) fires always, as a dead man's switch does."""
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from chaos.experiment import parse_experiment
 from chaos.run import Platform, run_experiment
 from chaos.verdicts import FailoverFigures, ImpactFigures, SteadyStateFigures
 from chaos.verdicts.failover import affected_queries
+from chaos.verdicts.steady import GAP_INTERVALS
 from enginewatch.stack import Stack, StackOptions
 from exporters import contract as c
 from foundation.process import wait_until
@@ -36,6 +39,7 @@ grace_period_s: 5
 drain_slack_s: 2
 """
 ALERT = "ChaosTestLoadOnAlpha"
+WATCHDOG = "ChaosTestWatchdog"
 
 
 def rules() -> dict[str, Any]:
@@ -43,7 +47,9 @@ def rules() -> dict[str, Any]:
     return {"groups": [{"name": "chaos-test", "interval": "1s", "rules": [
         {"alert": ALERT, "expr": f"sum(rate({answered}[5s])) > 2", "for": "0s",
          "labels": {"severity": "warning", "engine": "alpha"},
-         "annotations": {"summary": "load on alpha (a test rule: fires under load by design)"}}]}]}
+         "annotations": {"summary": "load on alpha (a test rule: fires under load by design)"}},
+        # A dead man's switch fires always, by design: never a false page.
+        {"alert": WATCHDOG, "expr": "vector(1)", "labels": {"severity": "none"}}]}]}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +116,7 @@ def test_an_alert_firing_before_the_fault_fails_the_run_as_a_false_page(small: S
     assert steady.watched
     [page] = steady.false_pages
     assert page.name == ALERT and page.labels["engine"] == "alpha" and page.severity == "warning"
+    assert WATCHDOG in steady.background + steady.carried_over
     assert journal.load_t0 <= page.fired_at < journal.faults[0].ts
     assert journal.status == "failed"
     assert any(r.startswith("steady_state") and "alerts fired before the first fault = 1" in r
@@ -117,11 +124,13 @@ def test_an_alert_firing_before_the_fault_fails_the_run_as_a_false_page(small: S
 
 
 def _quiet(small: Stack) -> None:
-    """Until the test alert resolved: one still firing from the previous run would be carried over
-    (not judged), and prove nothing about the exemption."""
+    """Until the test alert resolved, and long enough ago that firing again is a new firing (more than
+    GAP_INTERVALS evaluations): one still firing from the previous run would be carried over (not
+    judged), and prove nothing."""
     with small.prom() as prom:
         wait_until(lambda: not [a for a in prom.alerts() if a.name == ALERT], 30, interval=0.5,
                    what=f"{ALERT} to resolve")
+    time.sleep(GAP_INTERVALS * 1.0 + 1.0)  # the local profile evaluates every second
 
 
 def test_an_alert_the_experiment_declares_as_background_is_no_false_page(small: Stack, tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ class Goal:
     note: str = ""
     #: The figures behind the measurement (e.g. a percentile's sample size and confidence interval).
     figures: dict[str, Any] = field(default_factory=dict)
+    #: An evidence goal (how much data a figure rests on) is reported as met or NOT MET, and listed as a
+    #: follow-up, but does not fail the game day: the platform's behaviour is judged by the other goals.
+    evidence: bool = False
 
     @property
     def ok(self) -> bool:
@@ -33,6 +36,11 @@ class Goal:
         if self.comparison == ">=":
             return self.measured >= self.limit
         return self.measured == self.limit
+
+    @property
+    def blocking(self) -> bool:
+        """Whether an unmet goal fails the game day."""
+        return not self.evidence and not self.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sources": list(self.sources), "ok": self.ok}
@@ -92,7 +100,7 @@ def gameday_document(*, title: str, started: float, ended: float, suite: str, st
     for g in goals:
         source = (", ".join(g.sources) or "—") + (f" — {g.note}" if g.note else "")
         lines.append(f"| {g.description} | {g.comparison} {g.limit:g} | {_fmt(g.measured)} | "
-                     f"{'PASS' if g.ok else 'FAIL'} | {source} |")
+                     f"{_result(g)} | {source} |")
     if costs:
         # What the game day cost, per engine: its nodes' running time times their type's rate.
         hours = max(ended - started, 1e-9) / 3600
@@ -120,3 +128,9 @@ def gameday_document(*, title: str, started: float, ended: float, suite: str, st
                                 for g in goals if not g.ok]
     lines += ["## Follow-ups", *([f"- {x}" for x in fu] or ["- none: every goal met"]), ""]
     return "\n".join(lines)
+
+
+def _result(goal: Goal) -> str:
+    if goal.ok:
+        return "PASS"
+    return "NOT MET (evidence)" if goal.evidence else "FAIL"

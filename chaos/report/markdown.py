@@ -50,10 +50,17 @@ def hypothesis_lines(spec: Mapping[str, Any]) -> list[str]:
                 out.append(f"- alert {a['name']} {a.get('labels', {}) or ''} fires within {within}")
             for name in value.get("forbid", []):
                 out.append(f"- alert {name} does not fire")
+            for b in value.get("background", []):
+                name, labels = (b, {}) if isinstance(b, str) else (b["name"], b.get("labels", {}))
+                out.append(f"- alert {name} {labels or ''} may fire before the fault (background)".replace("  ", " "))
+        elif key == "impact":
+            out.append(f"- impact: time to mitigate <= {value.get('time_to_mitigate_s', '—')} s (the node's share "
+                       f"<= {value.get('mitigated_share', 0.05)} of its pre-fault share over "
+                       f"{value.get('window_s', 2)} s windows)")
         elif isinstance(value, Mapping):
             out.append(f"- {key}: " + ", ".join(f"{k} <= {v}" if k != "exit_code" else f"exit code {v}"
                                                 for k, v in value.items()))
-    return out or ["- (none)"]
+    return [*out, "- no alert fires under load before the first fault (always judged: a false page fails the run)"]
 
 
 def timeline_rows(journal: Journal) -> list[tuple[float, str]]:

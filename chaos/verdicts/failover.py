@@ -9,6 +9,10 @@
 - routing converged: when the last affected query was re-routed, from the fault;
 - client-visible failures: platform errors of the engine in the same window;
 - duplicate executions: node executions beyond the answers clients got (from reconciliation).
+
+A step repeated K times gets one verdict: its percentiles pool the affected queries of the K faults,
+each with its distribution-free confidence interval (chaos/stats.py). One fault hits about one query
+here (a node holds about one in flight), so a p99 over one fault is one query's delay.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from chaos.fault import Fault
-from chaos.stats import DEFAULT_LEVEL, Percentile, min_n_for_upper_bound, percentile
+from chaos.stats import DEFAULT_LEVEL, min_n_for_upper_bound, percentile
 from chaos.verdicts.base import Criterion, Figures, Verdict, at_most
 from chaos.verdicts.queries import final_attempt_start, platform_failed
 
@@ -61,13 +65,6 @@ class FailoverFigures(Figures):
     time_to_failover_p99_ci_high_s: float | None = None
     #: Each affected query's time to fail over: what a game day pools across experiments.
     delays_s: tuple[float, ...] = ()
-
-    def percentile(self, q: float) -> Percentile:
-        """The p50 or p99 with its interval, as chaos.stats gives it."""
-        key = {0.5: "p50", 0.99: "p99"}[q]
-        value = getattr(self, f"time_to_failover_{key}_s") if self.affected_queries else None
-        return Percentile(q, self.affected_queries, value, getattr(self, f"time_to_failover_{key}_ci_low_s"),
-                          getattr(self, f"time_to_failover_{key}_ci_high_s"), self.ci_level, float("nan"))
 
 
 def affected_queries(df: pd.DataFrame, fault: Fault, settle_s: float = SETTLE_S) -> pd.DataFrame:

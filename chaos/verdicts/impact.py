@@ -96,7 +96,8 @@ def latency_phases(df: pd.DataFrame, faults: Sequence[Fault], others: Sequence[F
 def routed(df: pd.DataFrame, engine: str) -> pd.DataFrame:
     """The engine's queries a node answered, with ``t``: when the answering attempt began (the
     routing decision), sorted by it."""
-    answered = df[(df["engine"] == engine) & (df["http_status"] > 0) & (df["pod"].fillna("") != "")]
+    # Ledgers written before the load generator read a null pod as "" hold "None" there.
+    answered = df[(df["engine"] == engine) & (df["http_status"] > 0) & ~df["pod"].fillna("").isin(["", "None"])]
     out = answered.assign(t=final_attempt_start(answered))
     return out.sort_values("t", kind="stable")
 

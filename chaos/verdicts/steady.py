@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from alerts.rule import ALWAYS_FIRING_SEVERITY
 from chaos.experiment import ExpectedAlert
 from chaos.verdicts.alerts import label_summary, matches
 from chaos.verdicts.base import Criterion, Figures, Verdict
@@ -88,7 +89,9 @@ def steady_state_verdict(series: Sequence[tuple[Mapping[str, str], Sequence[floa
             carried.add(name)
         if not inside:
             continue
-        if name in always_firing or any(matches(name, labels, b) for b in background):
+        # severity "none" marks an alert that fires by design (the Watchdog), whatever its expression.
+        if (name in always_firing or labels.get("severity") == ALWAYS_FIRING_SEVERITY
+                or any(matches(name, labels, b) for b in background)):
             exempt.add(name)
             continue
         pages.append(FalsePage(name, labels, inside[0], labels.get("severity", "")))

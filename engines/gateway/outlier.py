@@ -34,7 +34,7 @@ from engines.gateway.upstream import Upstream
 class OutlierConfig:
     enabled: bool = True
     ratio: float = 5.0
-    floor_s: float = 0.05
+    floor_s: float = 0.02  # 4-10x a healthy check on loopback; the ratio guards against contention
     samples: int = 5  # at one check per 0.2 s: one second of slowness
     alpha: float = 0.3  # weight of the newest check in the EWMA
     base_ejection_s: float = 5.0

@@ -62,7 +62,8 @@ def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("
         raise typer.Exit(EXIT_INTERRUPTED) from None
     style = "green" if doc["status"] == "passed" else "red"
     for g in doc["goals"].values():
-        mark = "[green]PASS[/]" if g["ok"] else "[red]FAIL[/]"
+        mark = ("[green]PASS[/]" if g["ok"] else "[yellow]NOT MET (evidence)[/]" if g.get("evidence")
+                else "[red]FAIL[/]")
         console.print(f"{mark} {g['description']}: {g['measured']} (limit {g['comparison']} {g['limit']})")
     console.print(f"[bold {style}]game day {doc['status'].upper()}[/] in {doc['seconds']:.0f}s: {out / 'gameday.md'}")
     if doc["status"] != "passed":

@@ -2,7 +2,7 @@
 
 from runbooks.diagnosis.context import Check, Context, DryContext
 from runbooks.diagnosis.model import CheckRun, Diagnosis, Finding, MitigationCommand, Scope, Unavailable
-from runbooks.diagnosis.run import diagnose, diagnose_live, queries
+from runbooks.diagnosis.run import check_runs, diagnose, diagnose_live
 
 __all__ = ["Check", "CheckRun", "Context", "Diagnosis", "DryContext", "Finding", "MitigationCommand", "Scope",
-           "Unavailable", "diagnose", "diagnose_live", "queries"]
+           "Unavailable", "check_runs", "diagnose", "diagnose_live"]

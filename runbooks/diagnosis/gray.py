@@ -38,8 +38,10 @@ PROBE_FLOOR_S = PROFILES["production"].outlier_probe_floor
 LOOKUP_FLOOR_S = PROFILES["production"].outlier_lookup_floor
 #: "Rising now": the last minute, whatever the window of the diagnosis.
 RECENT = "1m"
-#: Throttled at least this share of the time over the last minute: the quota is what slows the node.
-THROTTLED_S_PER_S = 0.05
+#: Throttled this long within the last minute, or in the alert's share of its periods: the quota is
+#: what slows the node (a node the gateway ejected is idle and throttled little, but not nothing).
+THROTTLED_RECENT_S = 1.0
+THROTTLED_SHARE = PROFILES["production"].outlier_throttled_ratio
 #: Pod states of a process that has started and not been told to stop (a starting one is not cut off yet).
 _ALIVE_STATES = frozenset({"READY", "UNREADY"})
 
@@ -112,7 +114,7 @@ class _Evidence:
     engine: str
     cluster: str
     pod: str
-    throttled_s_per_s: float = 0.0
+    throttled_recent_s: float = 0.0
     throttled_share: float = math.nan
     throttled_total_s: float = 0.0
     oom_kills: int = 0
@@ -133,8 +135,8 @@ def _cause(ctx: Context) -> list[Finding]:
         return evidence[pod]
 
     throttled = ctx.sel(c.CPU_THROTTLED, job=c.JOB_NODE)
-    for s in ctx.promql(f"sum {by(*NODE)} (rate({throttled}[{RECENT}]))"):
-        of(s).throttled_s_per_s = s.value
+    for s in ctx.promql(f"sum {by(*NODE)} (increase({throttled}[{RECENT}]))"):
+        of(s).throttled_recent_s = s.value
     for s in ctx.promql(f"sum {by(*NODE)} (increase({throttled}[{w}])) > 0"):
         of(s).throttled_total_s = s.value
     share = (f"sum {by(*NODE)} (rate({ctx.sel(c.CPU_THROTTLED_PERIODS, job=c.JOB_NODE)}[{RECENT}])) / "
@@ -207,12 +209,13 @@ def _verdicts(ctx: Context, e: _Evidence) -> list[Finding]:
         found.append(Finding("problem", f"{where} {text}", CAUSE, e.engine, e.cluster, e.pod))
         ctx.facts.suggest("pod", e.pod)
 
-    throttled_now = e.throttled_s_per_s >= THROTTLED_S_PER_S
+    share_known = not math.isnan(e.throttled_share)
+    throttled_now = e.throttled_recent_s >= THROTTLED_RECENT_S or (share_known and e.throttled_share > THROTTLED_SHARE)
     if throttled_now:
-        share = f", in {pct(e.throttled_share)} of its CPU periods" if not math.isnan(e.throttled_share) else ""
-        problem(f"is CPU throttled: its cgroup's CPU quota held it back {e.throttled_s_per_s:.2f} s per second over "
-                f"the last minute{share} ({e.throttled_total_s:.0f} s in {ctx.scope.window_text}): a CPU limit "
-                "too low for its load makes every query on it slow")
+        share = f", in {pct(e.throttled_share)} of its CPU periods" if share_known else ""
+        problem(f"is CPU throttled: its cgroup's CPU quota held it back {e.throttled_recent_s:.1f} s in the last "
+                f"minute{share} ({e.throttled_total_s:.0f} s in {ctx.scope.window_text}): a CPU limit too low for "
+                "its load makes every query on it slow")
     elif e.throttled_total_s >= 1:
         found.append(Finding("info", f"{where} was CPU throttled earlier ({e.throttled_total_s:.0f} s in "
                                      f"{ctx.scope.window_text}), not in the last minute", CAUSE, e.engine, e.cluster,

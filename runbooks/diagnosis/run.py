@@ -37,7 +37,7 @@ def diagnose_live(playbook: Playbook, scope: Scope, prometheus_url: str | None, 
                 client.close()
 
 
-def queries(playbook: Playbook, scope: Scope) -> list[CheckRun]:
+def check_runs(playbook: Playbook, scope: Scope) -> list[CheckRun]:
     """The steps of a playbook with the queries they run, without running them (for the runbook pages)."""
     return _run(playbook, scope, DryContext(scope), ()).checks
 

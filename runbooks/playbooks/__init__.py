@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from alerts import platform as pl
-from runbooks.playbooks import gateway, gray, lifecycle, nodes, queries, saturation, slo, targets
+from runbooks.playbooks import gateway, gray, lifecycle, meta, nodes, queries, saturation, slo, targets
 from runbooks.playbooks.model import Mitigation, Playbook
 
 
@@ -15,6 +15,7 @@ def registry() -> dict[str, Playbook]:
     books = [*nodes.playbooks(summaries), *lifecycle.playbooks(summaries), *gateway.playbooks(summaries),
              *saturation.playbooks(summaries), *gray.playbooks(summaries), *queries.playbooks(summaries),
              *targets.playbooks(summaries),
+             *meta.playbooks(summaries),
              *slo.playbooks()]
     return {b.alert: b for b in books}
 
