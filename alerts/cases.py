@@ -336,7 +336,7 @@ def latency_outlier(p: AlertProfile) -> list[Case]:
         return (f"Node {pod} of engine {engine}, cluster {cluster}, has answered far more slowly than its cluster "
                 f"peers for {d(p.outlier_for)}: the gateway holds it out of routing as a latency outlier, its health "
                 f"checks or lookups take over {p.outlier_ratio:g} times those of the fastest peer, or its CPU quota "
-                f"throttles it in over {p.outlier_throttled_ratio:.0%} of its periods. Its cluster serves with less "
+                f"throttled it in over {p.outlier_throttled_ratio:.0%} of its periods. Its cluster serves with less "
                 "capacity and its queries are slow: it may be CPU throttled, starved, partitioned or reading slow "
                 "storage.")
 
@@ -371,12 +371,15 @@ def latency_outlier(p: AlertProfile) -> list[Case]:
     # The evidence ends (throttled, then ejected and idle: no CPU periods at all): the alert keeps firing
     # for `keep_firing_for` after its condition stops holding, then resolves.
     end = start + n + k + 2
-    gone = end + n + 1  # the first sample whose window holds no increment any more
+    # The first sample whose window holds no ratio any more: each ratio needs an increment in its range.
+    gone = end + (p.outlier_throttled_range + p.outlier_window) // i + 1
     kept = gone + p.outlier_keep_firing_for // i + 2
-    idle = [series(c.CPU_PERIODS, node("analytics", "c2", "n1", 9003),
-                   f"{hold(0, start)} {ramp(10 * i, 10 * i, end - start)} {hold(10 * i * (end - start), kept + 5 - end)}"),
-            series(c.CPU_THROTTLED_PERIODS, node("analytics", "c2", "n1", 9003),
-                   f"{hold(0, start)} {ramp(9 * i, 9 * i, end - start)} {hold(9 * i * (end - start), kept + 5 - end)}")]
+    def then_idle(per_sample: int) -> str:
+        return (f"{hold(0, start)} {ramp(per_sample, per_sample, end - start)} "
+                f"{hold(per_sample * (end - start), kept + 5 - end)}")
+
+    idle = [series(c.CPU_PERIODS, node("analytics", "c2", "n1", 9003), then_idle(10 * i)),
+            series(c.CPU_THROTTLED_PERIODS, node("analytics", "c2", "n1", 9003), then_idle(9 * i))]
     held = Case(pl.ENGINE_NODE_LATENCY_OUTLIER, "throttled, then idle: still firing within keep_firing_for",
                 idle, (gone + p.outlier_keep_firing_for // i // 2) * i, [expected("analytics", "c2")])
     resolved = Case(pl.ENGINE_NODE_LATENCY_OUTLIER, "throttled, then idle: resolved after keep_firing_for",

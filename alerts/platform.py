@@ -212,16 +212,20 @@ def engine_node_latency_outlier(p: AlertProfile) -> AlertRule:
     # - its health checks at the gateway take far longer than its peers' (starved, swapping, a partition
     #   that drops packets), also where the gateway may not eject (its max share of a cluster);
     # - its lookups take far longer than its peers' (slow storage reads, which health checks never touch);
-    # - its cgroup's CPU quota throttles it in most periods: slow by construction, and on a machine whose
-    #   every node is starved for CPU the one signal that still tells the throttled node from its peers.
+    # - its cgroup's CPU quota throttled it in most periods at some moment of the window: slow by
+    #   construction, and on a machine whose every node is starved for CPU the one signal that still tells
+    #   the throttled node from its peers. At some moment, not on average: once ejected the node is idle,
+    #   and the unthrottled periods of its health checks would dilute the ratio of its loaded ones.
     w = p.outlier_window
     ejected = sel(c.GATEWAY_UPSTREAM_EJECTED, job=GATEWAY, reason="latency")
     held_out = f"max {by(*NODE_SCOPE)} (avg_over_time({ejected}[{d(w)}])) >= {p.outlier_ejected_share:g}"
     probes = _outlier(_mean(c.GATEWAY_PROBE_DURATION, w, job=GATEWAY), p.outlier_ratio, p.outlier_probe_floor)
     lookups = _outlier(_mean(c.QUERY_DURATION, w, job=NODE, kind="lookup", status="ok"), p.outlier_ratio,
                        p.outlier_lookup_floor)
-    throttled = (f"max {by(*NODE_SCOPE)} (\n  rate({sel(c.CPU_THROTTLED_PERIODS, job=NODE)}[{d(w)}])\n  /\n"
-                 f"  rate({sel(c.CPU_PERIODS, job=NODE)}[{d(w)}])\n) > {p.outlier_throttled_ratio:g}")
+    r = d(p.outlier_throttled_range)
+    ratio = f"rate({sel(c.CPU_THROTTLED_PERIODS, job=NODE)}[{r}])\n    /\n    rate({sel(c.CPU_PERIODS, job=NODE)}[{r}])"
+    throttled = (f"max {by(*NODE_SCOPE)} (\n  max_over_time((\n    {ratio}\n  )[{d(w)}:{d(p.interval)}])\n)"
+                 f" > {p.outlier_throttled_ratio:g}")
     expr = f"{held_out}\nor\n{probes}\nor\n{lookups}\nor\n{throttled}"
     return AlertRule(
         ENGINE_NODE_LATENCY_OUTLIER, expr, "warning",
@@ -229,7 +233,7 @@ def engine_node_latency_outlier(p: AlertProfile) -> AlertRule:
         "Node {{ $labels.pod }} of engine {{ $labels.engine }}, cluster {{ $labels.cluster }}, has answered far "
         f"more slowly than its cluster peers for {d(p.outlier_for)}: the gateway holds it out of routing as a "
         f"latency outlier, its health checks or lookups take over {p.outlier_ratio:g} times those of the "
-        f"fastest peer, or its CPU quota throttles it in over {p.outlier_throttled_ratio:.0%} of its periods. Its "
+        f"fastest peer, or its CPU quota throttled it in over {p.outlier_throttled_ratio:.0%} of its periods. Its "
         "cluster serves with less capacity and its queries are slow: it may be CPU throttled, starved, "
         "partitioned or reading slow storage.",
         dash.GATEWAY, NODE_SCOPE, p.outlier_for, keep_firing_for=p.outlier_keep_firing_for,

@@ -42,6 +42,7 @@ class AlertProfile:
     outlier_lookup_floor: float = 0.1  # seconds: the same for the node's mean lookup
     outlier_ejected_share: float = 0.5  # of the window spent ejected by the gateway as a latency outlier
     outlier_throttled_ratio: float = 0.5  # of the node's CPU periods in which its cgroup's quota throttled it
+    outlier_throttled_range: int = 0  # seconds of periods one throttling ratio is taken over
     outlier_for: int = 0
     outlier_keep_firing_for: int = 0
     absent_for: int = 0
@@ -75,7 +76,7 @@ PROFILES: dict[str, AlertProfile] = {
         # A throttled node under load must page within a minute: half a 30 s window out, then 10 s.
         # Kept firing for a window: while the gateway's ejection takes over from the throttling or the
         # latency as the evidence (an ejected node is idle), neither may hold for a moment.
-        outlier_window=30, outlier_for=10, outlier_keep_firing_for=30,
+        outlier_window=30, outlier_for=10, outlier_keep_firing_for=30, outlier_throttled_range=5,
         absent_for=10,
         # The local query timeout is 30 s: a third of it is long for a warehouse query on a laptop.
         long_query_s=10, long_query_for=2,
@@ -90,7 +91,7 @@ PROFILES: dict[str, AlertProfile] = {
         slots_ratio=0.9, slots_for=900,
         queue_window=300, queue_for=600,
         memory_ratio=0.9, memory_for=600,
-        outlier_window=300, outlier_for=600, outlier_keep_firing_for=300,
+        outlier_window=300, outlier_for=600, outlier_keep_firing_for=300, outlier_throttled_range=60,
         absent_for=600,
         long_query_s=900, long_query_for=60,
     ),
