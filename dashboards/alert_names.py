@@ -7,6 +7,7 @@ model (``SLO.alert_name``) and reached through dashboards/slo_series.py.
 
 from __future__ import annotations
 
+from alerts import meta as _meta
 from alerts import platform as _platform
 
 ENGINE_NODE_DOWN = _platform.ENGINE_NODE_DOWN
@@ -21,6 +22,8 @@ MEMORY_SATURATION = _platform.ENGINE_MEMORY_SATURATION
 NODE_LATENCY_OUTLIER = _platform.ENGINE_NODE_LATENCY_OUTLIER
 TARGET_ABSENT = _platform.EXPORTER_TARGET_ABSENT
 QUERY_RUNNING_TOO_LONG = _platform.ENGINE_QUERY_RUNNING_TOO_LONG
+#: The monitoring pipeline's own alerts: when they fire, every other panel and alert is suspect.
+META: tuple[str, ...] = tuple(_meta.alert_names())
 
 
 def all_names() -> list[str]:

@@ -117,6 +117,6 @@ def build(settings: Settings) -> Dashboard:
         description="Golden signals (traffic, errors, latency, saturation) per engine and cluster.",
         rows=[traffic, errors, latency, saturation], links=links,
         runbooks=[alerts.ENGINE_NODE_DOWN, alerts.SLOTS_SATURATED, alerts.MEMORY_SATURATION,
-                  alerts.NO_HEALTHY_UPSTREAM, alerts.TARGET_ABSENT],
+                  alerts.NO_HEALTHY_UPSTREAM, alerts.TARGET_ABSENT, *alerts.META],
     )
 

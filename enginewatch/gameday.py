@@ -249,11 +249,13 @@ class RunbookCapture:
     find the platform gone), and the game day never waits on it beyond the timeout.
     """
 
-    def __init__(self, prometheus_url: str, orchestrator_url: str, timeout_s: float = RUNBOOK_TIMEOUT_S) -> None:
+    def __init__(self, prometheus_url: str, orchestrator_url: str, timeout_s: float = RUNBOOK_TIMEOUT_S,
+                 loki_url: str = "") -> None:
         from runbooks.playbooks import registry
 
         self.prometheus_url = prometheus_url
         self.orchestrator_url = orchestrator_url
+        self.loki_url = loki_url
         self.timeout_s = timeout_s
         self.diagnoses: list[Diagnosis] = []
         self.experiment = ""
@@ -297,7 +299,7 @@ class RunbookCapture:
             if book is None:
                 return 2, None, f"unknown alert {page.alert!r}; known alerts: {', '.join(known_alerts())}"
             result = diagnose_live(book, Scope(engine=page.labels.get("engine") or None), self.prometheus_url,
-                                   self.orchestrator_url or None)
+                                   self.orchestrator_url or None, loki_url=self.loki_url or None)
         except Exception as e:
             # A broken diagnosis is a finding of the game day, not its end (the command would exit 1).
             return 1, None, f"{type(e).__name__}: {e}"[-500:]
@@ -349,7 +351,8 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
 
     experiments = load_suite(suite)
     rules, am_config, notes = alerting_files()
-    options = StackOptions(alerting=True, alertmanager_config=am_config, slo_service=slo_service_available())
+    options = StackOptions(alerting=True, alertmanager_config=am_config, slo_service=slo_service_available(),
+                           logs=True)  # runbook diagnoses quote the pods' error lines
     if not options.slo_service:
         notes.append("no runnable SLO service (`python -m slo.service`): the game day runs without it")
     if fleet:
@@ -373,7 +376,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
             notes.append("the SLO recording rules had no data 20 s after boot")
         platform = Platform(LocalBackend.from_stack(stack), stack.gateway_url, stack.prometheus_url,
                             stack.alertmanager.url if stack.alertmanager else None, stack.fleet.grace_period_s)
-        capture = RunbookCapture(stack.prometheus_url, stack.orchestrator.url or "")
+        capture = RunbookCapture(stack.prometheus_url, stack.orchestrator.url or "", loki_url=stack.loki_url)
         try:
             for i, exp in enumerate(experiments, 1):
                 say(f"[{i}/{len(experiments)}] {exp.name}: {exp.description or ''}".strip())

@@ -66,6 +66,7 @@ def stack(enginewatch_home: Path, otlp: OtlpReceiver, tmp_path_factory: pytest.T
         gateway_env=_otel_env(otlp, "enginewatch-gateway"),
         alerting=True,  # platform + SLO rules of the local profile, and Alertmanager with its routing
         slo_service=True,
+        logs=True,  # as `enginewatch up`: runbook diagnoses quote the pods' error lines
     )
     with Stack(options) as s:
         yield s

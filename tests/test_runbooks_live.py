@@ -24,6 +24,8 @@ from alerts import platform as pl
 from enginewatch.cli import app
 from enginewatch.prometheus import PrometheusServer
 from exporters import contract as c
+from foundation.gateway import GatewayAdminClient
+from foundation.loki import LokiClient
 from foundation.orchestrator import OrchestratorClient
 from foundation.prometheus import PrometheusClient
 from runbooks.diagnosis import Diagnosis, Scope, diagnose
@@ -33,6 +35,8 @@ pytestmark = pytest.mark.timeout(120)
 HEAVY_SCAN = "SELECT sum(l_extendedprice * r) FROM lineitem, range(1, 200) t(r)"
 BURST = 10  # > the 8 query slots of analytics (type S: 2 slots x 2 nodes x 2 clusters)
 
+
+STACK: list[str] = ["", "", ""]
 
 @pytest.fixture(scope="module")
 def prom(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusClient]:
@@ -50,6 +54,9 @@ def prom(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prome
 
 @pytest.fixture(scope="module")
 def orch(stack: Any) -> Iterator[OrchestratorClient]:
+    # The stack's log store and gateway admin API, for the diagnoses that quote pods' error lines and
+    # name running queries.
+    STACK[:] = [stack.loki_url, stack.gateway_url, stack.admin_token]
     with OrchestratorClient(stack.orchestrator.url) as client:
         yield client
 
@@ -57,7 +64,9 @@ def orch(stack: Any) -> Iterator[OrchestratorClient]:
 def run(alert: str, prom: PrometheusClient, orch: OrchestratorClient, engine: str | None = None) -> Diagnosis:
     book = get(alert)
     assert book is not None
-    return diagnose(book, Scope(engine=engine), prom, orch)
+    loki_url, gateway_url, token = STACK
+    with LokiClient(loki_url) as loki, GatewayAdminClient(gateway_url, token) as gateway:
+        return diagnose(book, Scope(engine=engine), prom, orch, loki=loki, gateway=gateway)
 
 
 def wait_for_diagnosis(alert: str, engine: str, prom: PrometheusClient, orch: OrchestratorClient,

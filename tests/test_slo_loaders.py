@@ -229,4 +229,4 @@ def test_cli_validate_exits_2_with_one_line(tmp_path: Path) -> None:
                                  "budget to alert on; use a value in (0, 100)"
     ok = subprocess.run([sys.executable, "-m", "enginewatch.cli", "slo", "validate"],
                         capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0 and "4 SLOs valid" in ok.stdout
+    assert ok.returncode == 0 and f"{len(platform_slos())} SLOs valid" in ok.stdout
