@@ -82,7 +82,13 @@ LIVE_MODULES = frozenset({
     "test_dashboards_live", "test_gray_detection", "test_meta_alerts",
     "test_engine_cli", "test_gameday", "test_gateway", "test_node", "test_orchestrator", "test_platform",
     "test_prometheus_wiring", "test_query_history", "test_runbooks_live", "test_slo_service_page",
-    "test_slo_service_stack", "test_slo_service", "test_slo_sloth_compat",
+    "test_slo_service_stack", "test_slo_service", "test_slo_sloth_compat", "test_slo_promtest",
+    "test_chaos_steady_live",
+})
+#: Single tests that run a whole promtool test suite or wait out a timeout: seconds each, not unit speed.
+LIVE_TESTS = frozenset({
+    "test_promtool_unit_tests_pass", "test_the_prometheus_rules_are_the_generated_rule_files_and_pass_promtool",
+    "test_a_kill_after_which_nothing_restarts_is_not_injected",
 })
 
 
@@ -90,5 +96,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         live = (item.get_closest_marker("live") is not None or module in LIVE_MODULES
+                or getattr(item, "originalname", item.name) in LIVE_TESTS
                 or bool(LIVE_FIXTURES & set(getattr(item, "fixturenames", ()))))
         item.add_marker(pytest.mark.live if live else pytest.mark.unit)
