@@ -149,6 +149,19 @@ class _PodFault(ABC):
     def _figures(self) -> dict[str, Any]: ...
 
 
+def _require_member(group: cgroups.Cgroup, pid: int) -> None:
+    procs = group.procs()
+    if pid not in procs:
+        raise BackendError(f"pid {pid} is not in {group.procs_file} ({procs})")
+
+
+def _rejoin(group: cgroups.Cgroup, pod: PodInfo) -> int:
+    """Put a restarted pod's new process in the fault's group, so the fault outlives the restart."""
+    assert pod.pid is not None
+    group.add(pod.pid)
+    return pod.pid
+
+
 def _confine(controller: str, pod: str, pid: int, limit: Callable[[cgroups.Cgroup], None]) -> cgroups.Cgroup:
     """A new group of the project's for the pod, limited first, then joined: never a moment unlimited."""
     group = cgroups.group_for(controller, pod, pid)
@@ -188,9 +201,8 @@ class CpuThrottle(_PodFault):
         return f"{self.group.describe()}: {self.cpus:g} CPU"
 
     def _verify(self) -> list[str]:
-        procs, limit = self.group.procs(), self.group.cpu_limit()
-        if self.pid not in procs:
-            raise BackendError(f"pid {self.pid} is not in {self.group.procs_file} ({procs})")
+        _require_member(self.group, self.pid)
+        limit = self.group.cpu_limit()
         if limit is None or abs(limit - self.cpus) > 0.011:  # the kernel's 1 ms minimum quota rounds
             raise BackendError(f"{self.group.path}: quota reads {limit}, not {self.cpus:g} CPU")
         evidence = [f"{self.pod}: pid {self.pid} in {self.group.procs_file}, quota {limit:g} CPU"]
@@ -204,9 +216,7 @@ class CpuThrottle(_PodFault):
         return evidence
 
     def _follow(self, pod: PodInfo) -> str | None:
-        assert pod.pid is not None
-        self.group.add(pod.pid)
-        return f"restarted pid {pod.pid} put in {self.group.path}"
+        return f"restarted pid {_rejoin(self.group, pod)} put in {self.group.path}"
 
     def _figures(self) -> dict[str, Any]:
         stat = self.group.cpu_stat()
@@ -238,9 +248,8 @@ class MemoryLimit(_PodFault):
         return f"{self.group.describe()}: {self.limit_bytes // MIB} MiB"
 
     def _verify(self) -> list[str]:
-        procs, limit = self.group.procs(), self.group.memory_limit()
-        if self.pid not in procs:
-            raise BackendError(f"pid {self.pid} is not in {self.group.procs_file} ({procs})")
+        _require_member(self.group, self.pid)
+        limit = self.group.memory_limit()
         # The kernel rounds a limit down to whole pages.
         if limit is None or not 0 <= self.limit_bytes - limit < 64 * 1024:
             raise BackendError(f"{self.group.path}: limit reads {limit}, not {self.limit_bytes}")
@@ -248,10 +257,9 @@ class MemoryLimit(_PodFault):
                 f"(charged since it joined: {self.group.memory_usage() / MIB:.1f} MiB)"]
 
     def _follow(self, pod: PodInfo) -> str | None:
-        assert pod.pid is not None
-        self.group.add(pod.pid)
-        self._orchestrator.watch_oom(pod.pod, pod.pid, self.group.path)
-        return f"restarted pid {pod.pid} put in {self.group.path}"
+        pid = _rejoin(self.group, pod)
+        self._orchestrator.watch_oom(pod.pod, pid, self.group.path)
+        return f"restarted pid {pid} put in {self.group.path}"
 
     def _figures(self) -> dict[str, Any]:
         return {"cgroup": str(self.group.path), "cgroup_version": self.group.version,
@@ -353,9 +361,7 @@ class NoisyNeighbor(_PodFault):
                 f"worker(s) {workers}, in {self.group.procs_file} with pid {self.pid} (quota {self.cpus:g} CPU)"]
 
     def _follow(self, pod: PodInfo) -> str | None:
-        assert pod.pid is not None
-        self.group.add(pod.pid)
-        return f"restarted pid {pod.pid} put in {self.group.path} beside stress-ng"
+        return f"restarted pid {_rejoin(self.group, pod)} put in {self.group.path} beside stress-ng"
 
     def _figures(self) -> dict[str, Any]:
         stat = self.group.cpu_stat()
