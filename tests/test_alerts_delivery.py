@@ -24,11 +24,15 @@ from alerts.platform import EXPORTER_TARGET_ABSENT, RULE_FILES
 from enginewatch.alertmanager import AlertmanagerServer
 from enginewatch.prometheus import PrometheusServer
 from exporters import contract as c
+from foundation.alertmanager import AlertmanagerClient
 from foundation.process import LOOPBACK
 
 pytestmark = pytest.mark.timeout(90)
 DEADLINE_S = 45.0
 
+# The sales ticket fires 6 s after the page: Alertmanager inhibits by the sources it already holds,
+# and with the local profile's 1 s group_wait a ticket arriving in an earlier batch than its page
+# (Prometheus sends per rule, so a loaded machine can split them) would be sent before inhibition.
 TEST_RULES = textwrap.dedent("""
     groups:
     - name: delivery-test
@@ -39,6 +43,7 @@ TEST_RULES = textwrap.dedent("""
         annotations: {summary: "Always fires: a page for sales."}
       - alert: DeliveryTestTicket
         expr: vector(1)
+        for: 6s
         labels: {severity: warning, engine: sales}
         annotations: {summary: "Always fires: a ticket for sales, inhibited by the page for sales."}
       - alert: DeliveryTestTicket
@@ -116,10 +121,23 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Webhoo
                     "platform": hook.wait_for("/page", EXPORTER_TARGET_ABSENT, deadline, job=c.JOB_GATEWAY),
                     "watchdog": hook.wait_for("/watchdog", WATCHDOG, deadline),
                 }
+                found["inhibited"] = _held_suppressed(alertmanager.url, deadline)
                 time.sleep(2.0)  # a group_interval and a half for an inhibited ticket to show up if it could
                 yield hook, found
         finally:
             alertmanager.stop()
+
+
+def _held_suppressed(url: str, deadline: float) -> dict[str, str]:
+    """Wait until Alertmanager holds the sales ticket, and return the labels of it once suppressed."""
+    with AlertmanagerClient(url) as client:
+        while time.monotonic() < deadline:
+            for a in client.alerts(active=False):
+                if a.name == "DeliveryTestTicket" and a.labels.get("engine") == "sales":
+                    if a.state == "suppressed":
+                        return a.labels
+            time.sleep(0.2)
+    raise AssertionError("Alertmanager never held the sales ticket as suppressed")
 
 
 def test_a_critical_alert_pages(delivered: tuple[Webhook, dict[str, Any]]) -> None:
@@ -140,6 +158,7 @@ def test_a_warning_opens_a_ticket_unless_a_page_covers_its_engine(
         delivered: tuple[Webhook, dict[str, Any]]) -> None:
     hook, found = delivered
     assert found["ticket"]["labels"]["severity"] == "warning"
+    assert found["inhibited"]["severity"] == "warning"
     tickets = {a["labels"].get("engine") for a in hook.alerts("/ticket")}
     assert "sales" not in tickets, "the page for sales must inhibit the ticket for sales"
     # Pages without an engine label (ExporterTargetAbsent) inhibit nothing: analytics got its ticket.
