@@ -133,9 +133,8 @@ def _held_suppressed(url: str, deadline: float) -> dict[str, str]:
     with AlertmanagerClient(url) as client:
         while time.monotonic() < deadline:
             for a in client.alerts(active=False):
-                if a.name == "DeliveryTestTicket" and a.labels.get("engine") == "sales":
-                    if a.state == "suppressed":
-                        return a.labels
+                if (a.name, a.labels.get("engine"), a.state) == ("DeliveryTestTicket", "sales", "suppressed"):
+                    return a.labels
             time.sleep(0.2)
     raise AssertionError("Alertmanager never held the sales ticket as suppressed")
 
