@@ -57,9 +57,15 @@ class Context:
 Action = Callable[[Context, Step, Fault], None]
 
 
-def run_step(ctx: Context, step: Step) -> Fault:
-    """Inject one step's fault; never raises for a platform refusal (the Fault says it)."""
-    fault = Fault(step.index, step.action, step.target.engine, step.target.describe(), step.at_s)
+def new_fault(step: Step) -> Fault:
+    """The fault a step is about to inject, before anything happened."""
+    return Fault(step.index, step.action, step.target.engine, step.target.describe(), step.at_s)
+
+
+def run_step(ctx: Context, step: Step, fault: Fault | None = None) -> Fault:
+    """Inject one step's fault into ``fault`` (a new one by default: the caller may watch it as it is
+    filled in); never raises for a platform refusal (the Fault says it)."""
+    fault = fault if fault is not None else new_fault(step)
     try:
         ACTIONS[step.action](ctx, step, fault)
     except (BackendError, selector.NoTarget, BlastRadiusExceeded, TimeoutError) as e:
@@ -469,10 +475,29 @@ def throttle_cpu(ctx: Context, step: Step, fault: Fault) -> None:
 
 
 def limit_memory(ctx: Context, step: Step, fault: Fault) -> None:
-    """A memory cgroup limit: the next query that needs more gets the pod OOM-killed by the kernel."""
+    """A memory cgroup limit: the next query that needs more gets the pod OOM-killed by the kernel.
+    With ``query``, the fault sends that query to the limited pod itself (a user's runaway query)."""
     assert step.memory_mb is not None
     limit = step.memory_mb * MIB
     _lasting_pod_fault(ctx, step, fault, lambda p: ctx.backend.limit_memory(p.pod, limit))
+    if fault.injected and step.query:
+        urls = {p.pod: p.url for p in ctx.backend.pods() if p.pod in fault.pods and p.url}
+        fault.detail["runaway_query"] = outcomes = {}
+        for pod, url in urls.items():
+            threading.Thread(target=_runaway_query, args=(url, step.query, step.duration_s or 30.0, pod, outcomes),
+                             name=f"chaos-runaway-{pod}", daemon=True).start()
+
+
+def _runaway_query(url: str, sql: str, timeout_s: float, pod: str, outcomes: dict[str, str]) -> None:
+    # Straight to the node, past the gateway: the gateway would retry it on the next node and kill
+    # that one too. Not a client query of the ledger: the verdicts count what the load's clients lost.
+    import httpx
+
+    try:
+        r = httpx.post(f"{url}/query", json={"sql": sql, "timeout_s": timeout_s}, timeout=timeout_s + 5)
+        outcomes[pod] = f"answered HTTP {r.status_code}"
+    except httpx.HTTPError as e:
+        outcomes[pod] = f"no answer: the node went away under it ({type(e).__name__})"
 
 
 def partition(ctx: Context, step: Step, fault: Fault) -> None:

@@ -35,6 +35,7 @@ DURABLE_ACTIONS = frozenset({"kill_pod", "kill_cluster", "pause_pod"}) | POD_FAU
 PARAMETERS: dict[str, frozenset[str]] = {
     "cpus": frozenset({"throttle_cpu", "noisy_neighbor"}),
     "memory_mb": frozenset({"limit_memory"}),
+    "query": frozenset({"limit_memory"}),
     "reject": frozenset({"partition"}),
     "probability": frozenset({"packet_loss"}),
     "stress": frozenset({"noisy_neighbor"}),
@@ -100,6 +101,7 @@ class Step:
     #: a p99 over one sample is an anecdote.
     repeat: int = 1
     gap_s: float | None = None
+    query: str | None = None  # limit_memory: the runaway query sent to the limited pod
 
     @property
     def path(self) -> str:
@@ -216,6 +218,8 @@ class Experiment:
     recovery_timeout_s: float
     source: str = "<experiment>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: A game day runs the faults inside a maintenance window (no SLO budget burns) unless this is set.
+    burn_budget: bool = False
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -319,7 +323,7 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
                            Target(t["engine"], t["mode"], t.get("value"), t.get("cluster"), t.get("pod"), busy),
                            s.get("duration_s"), s.get("version"), s.get("cpus"), s.get("memory_mb"), s.get("reject"),
                            s.get("probability"), stress, s.get("latency_ms"),
-                           repeat=int(s.get("repeat", 1)), gap_s=s.get("gap_s")))
+                           repeat=int(s.get("repeat", 1)), gap_s=s.get("gap_s"), query=s.get("query")))
     h = data["hypothesis"]
     alerts = h.get("alerts", {})
     hypothesis = Hypothesis(
@@ -368,7 +372,7 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
         slo=SloConfig(float(slo.get("objective", 0.999)), parse_duration(slo.get("period", "12h")),
                       slo.get("profile", "local")),
         recovery_timeout_s=float(data.get("recovery_timeout_s", 60.0)),
-        source=source, raw=dict(raw),
+        source=source, raw=dict(raw), burn_budget=bool(data.get("burn_budget", False)),
     )
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chaos import selector
+from chaos import scrape, selector
 from chaos.abort import AbortMonitor
-from chaos.activity import Context, run_step
+from chaos.activity import Context, new_fault, run_step
 from chaos.backend import ChaosBackend, EngineInfo, PodInfo
 from chaos.blast import PlannedFault, plan_problems
 from chaos.evidence import AlertWatcher, firing_alerts, gateway_requests, node_executions
@@ -27,6 +27,7 @@ from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, Experime
 from chaos.fault import Fault
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
+from chaos.quiet import wait_quiet
 from chaos.rollback import run_rollbacks
 from chaos.verdicts import PrometheusBudget, local_page_detection, reconcile
 from chaos.verdicts.alerts import DetectionBudget
@@ -217,6 +218,8 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
                       experiment_raw=exp.raw)
     engines = tuple(dict.fromkeys(exp.load.engines + exp.engines))
     out_dir.mkdir(parents=True, exist_ok=True)
+    exporter = scrape.shared()
+    announced = exporter.announce_soon(platform.prometheus_url)  # chaos_fault_active, for the annotations
     say("waiting for steady state")
     try:
         steady = wait_steady(backend, tuple(e.name for e in backend.engines()))
@@ -225,9 +228,17 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
         journal.notes.append(str(e))
         journal.write(out_dir / "journal.json")
         return journal
+    unsettled = wait_quiet(platform.prometheus_url, say=say)
+    if unsettled:
+        journal.notes.append(unsettled)
+    unannounced = announced()
+    if unannounced:
+        journal.notes.append(unannounced)
+        say(unannounced)
     before = {e.name: e for e in steady}
     seq0 = backend.last_event_seq()
     pods0 = backend.pods()
+    active = exporter.gauge.run(exp.name, pods0)
     ready_at_start = {p.pod: p.engine for p in pods0 if p.ready}
     desired = {e.name: e.desired_nodes for e in steady}
     gateway_before = gateway_requests(platform.gateway_url)
@@ -262,7 +273,10 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
         for step, repetition in _schedule(exp, journal, ctx, desired, say):
             label = f" [{repetition + 1}/{step.repeat}]" if step.repeat > 1 else ""
             say(f"+{time.time() - journal.load_t0:.3g}s {step.action} {step.target.describe()}{label}")
-            fault = run_step(_repetition_context(ctx, step, repetition, journal.faults), step)
+            fault = new_fault(step)
+            active.started(fault, lasting=step.duration_s is not None)
+            run_step(_repetition_context(ctx, step, repetition, journal.faults), step, fault)
+            active.settled(fault)
             fault.repetition = repetition
             journal.faults.append(fault)
             say(("  injected: " + "; ".join(fault.evidence)) if fault.injected
@@ -285,7 +299,10 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
             journal.load_t1 = time.time()
             monitor.stop()
             say("rollbacks")
-            journal.rollbacks = run_rollbacks(ctx, exp.rollbacks, before, engines)
+            try:
+                journal.rollbacks = run_rollbacks(ctx, exp.rollbacks, before, engines)
+            finally:
+                active.rolled_back()
             for r in journal.rollbacks:
                 say(f"  rollback {r.action}: {'ok' if r.ok else 'FAILED'} - {r.detail}")
         interrupted = interrupted or bool(held)

@@ -1,11 +1,13 @@
-"""What every enginewatch dashboard shares: variables, links, tags, time settings, panel ids."""
+"""What every enginewatch dashboard shares: variables, links, tags, the chaos annotation, time settings,
+panel ids."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grafanalib.core import GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, Dashboard, Templating, Time
+from grafanalib.core import GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, Annotations, Dashboard, Templating, Time
 
+from dashboards.annotations import chaos_faults
 from dashboards.links import TAG, Links
 from dashboards.panels import Row, layout
 from dashboards.variables import QueryVariable, common
@@ -20,6 +22,7 @@ def dashboard(*, uid: str, title: str, description: str, rows: Sequence[Row], li
     return Dashboard(
         uid=uid, title=title, description=description, tags=[TAG],
         templating=Templating(list=[*common(), *extra_variables]),
+        annotations=Annotations(list=[chaos_faults()]),
         links=links.header(runbooks), panels=layout(rows),
         time=Time("now-1h", "now"), timezone="browser", refresh="30s", schemaVersion=SCHEMA_VERSION,
         graphTooltip=GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, editable=True,

@@ -13,7 +13,10 @@ ours. Rules:
 - template-label-promql: every query variable's PromQL parses the same way;
 - target-rate-interval: rate, irate and increase take ``$__rate_interval`` as their range;
 - target-counter-agg: a counter (``_total``, ``_count``, ``_bucket``, ``_sum``) is only read through
-  rate, irate or increase.
+  rate, irate or increase;
+- dashboard-chaos-annotation (enginewatch's own): an enabled annotation query on ``chaos_fault_active``
+  through the data source variable, titled from the fault's labels, whose PromQL parses, so that the
+  faults of chaos experiments are drawn on every graph.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from typing import Any
 
 from dashboards import walk
 from dashboards.interpolate import UnknownVariable, render_expr
+from exporters.contract import CHAOS_FAULT_ACTIVE
 from foundation import promtool
 from foundation.promql import PromQLSyntaxError, SelectorUse, selector_uses
 
 RULES: tuple[str, ...] = (
     "template-datasource", "panel-datasource", "panel-title-description", "panel-units",
     "panel-no-targets", "target-promql", "template-label-promql", "target-rate-interval",
-    "target-counter-agg",
+    "target-counter-agg", "dashboard-chaos-annotation",
 )
 
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
@@ -61,6 +65,7 @@ VALID_UNITS = frozenset(unit for category in _UNIT_CATEGORIES for unit in catego
 _CUSTOM_UNIT = re.compile(r"^(suffix|prefix|si|count|currency|time):.+")
 _LABEL_VALUES = re.compile(r"^\s*label_values\s*\((?P<selector>.*),\s*\w+\s*\)\s*$", re.DOTALL)
 _QUERY_RESULT = re.compile(r"^\s*query_result\s*\((?P<selector>.*)\)\s*$", re.DOTALL)
+_LEGEND_LABEL = re.compile(r"\{\{\s*\w+\s*\}\}")
 
 
 @dataclass(frozen=True, order=True)
@@ -141,8 +146,12 @@ def _datasource_problem(datasource: Any, allowed: set[str], owner: str) -> str |
     return None
 
 
+def _allowed_datasources(variables: list[walk.Json]) -> set[str]:
+    return {f"${v.get('name')}" for v in variables} | {f"${{{v.get('name')}}}" for v in variables}
+
+
 def _panel_datasource(panel: walk.Json, variables: list[walk.Json]) -> list[str]:
-    allowed = {f"${v.get('name')}" for v in variables} | {f"${{{v.get('name')}}}" for v in variables}
+    allowed = _allowed_datasources(variables)
     problems = [_datasource_problem(panel.get("datasource"), allowed, "panel")]
     problems += [_datasource_problem(t.get("datasource"), allowed, f"target {t.get('refId', '?')}")
                  for t in walk.targets(panel)]
@@ -168,6 +177,39 @@ def _panel_no_targets(panel: walk.Json) -> list[str]:
     if not any(expr.strip() for _, expr in walk.expressions(panel)):
         return ["has no targets (no query with an expression)"]
     return []
+
+
+# --- the chaos annotation --------------------------------------------------------------------------
+
+def _annotations(model: walk.Json) -> list[walk.Json]:
+    return [a for a in (model.get("annotations") or {}).get("list") or [] if isinstance(a, dict)]
+
+
+def _annotation_expr(annotation: walk.Json) -> str:
+    target = annotation.get("target")
+    expr = target.get("expr") if isinstance(target, dict) else None
+    return str(expr or annotation.get("expr") or "")
+
+
+def _reads_chaos_gauge(expr: str) -> bool:
+    uses = _selectors(expr)
+    if uses is None:  # it does not parse: promtool says why, under this rule
+        return CHAOS_FAULT_ACTIVE.name in expr
+    return any(s.metric == CHAOS_FAULT_ACTIVE.name for s in uses)
+
+
+def _chaos_annotations(model: walk.Json) -> list[walk.Json]:
+    return [a for a in _annotations(model) if _reads_chaos_gauge(_annotation_expr(a))]
+
+
+def _chaos_annotation_problems(annotation: walk.Json, variables: list[walk.Json]) -> list[str]:
+    name = f"annotation '{annotation.get('name') or '<unnamed>'}'"
+    problems = [_datasource_problem(annotation.get("datasource"), _allowed_datasources(variables), name)]
+    if annotation.get("enable") is not True:
+        problems.append(f"{name} is not enabled")
+    if not _LEGEND_LABEL.search(str(annotation.get("titleFormat") or "")):
+        problems.append(f"{name} has no title naming the fault (titleFormat with {{{{label}}}}s)")
+    return [p for p in problems if p]
 
 
 # --- target rules ------------------------------------------------------------------------------------
@@ -256,6 +298,19 @@ class _Run:
         for panel in walk.panels(model):
             if not walk.is_row(panel):
                 self.panel(title, panel, values, ds_vars)
+        self.chaos_annotation(title, model, values, ds_vars)
+
+    def chaos_annotation(self, title: str, model: walk.Json, values: dict[str, str],
+                         ds_vars: list[walk.Json]) -> None:
+        rule = "dashboard-chaos-annotation"
+        found = _chaos_annotations(model)
+        if not found:
+            self.add(rule, title, "", [f"has no annotation query on {CHAOS_FAULT_ACTIVE.name}: the faults of chaos "
+                                       "experiments are not drawn on its graphs"])
+        for annotation in found:
+            self.add(rule, title, "", _chaos_annotation_problems(annotation, ds_vars))
+            self.parse_later(_Parse(rule, title, "", f"annotation '{annotation.get('name') or '<unnamed>'}'",
+                                    _annotation_expr(annotation)), values)
 
     def panel(self, title: str, panel: walk.Json, values: dict[str, str], ds_vars: list[walk.Json]) -> None:
         name = _panel_title(panel)

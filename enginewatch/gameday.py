@@ -1,9 +1,10 @@
 """The game day: boot the platform with Prometheus, Alertmanager and the SLO rules, run a suite of chaos
 experiments, capture the on-call diagnosis when a page fires, write the report, tear it all down.
 
-Suites: ``default`` runs kill, terminate, hang, blue-green upgrade and a total engine outage as five
-experiments; ``short`` runs the three node faults in one load, then the upgrade and the outage with
-shorter timings (the same goals, measured in about half the time). One game day at a time: the stack
+Suites: ``default`` runs kill, terminate, hang, the gray faults (slow node, partition, OOM in one
+load), blue-green upgrade and a total engine outage as six experiments; ``short`` runs the three node
+faults in one load, then the upgrade and the outage with shorter timings (the crash-type goals,
+measured in about half the time); ``gray`` runs the gray faults alone. One game day at a time: the stack
 lock refuses a second one, and `enginewatch up` too. The command is enginewatch/cli/gameday.py.
 """
 
@@ -29,8 +30,14 @@ if TYPE_CHECKING:
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 SUITES: dict[str, tuple[str, ...]] = {
-    "default": ("kill-node", "terminate-node", "hang-node", "blue-green-upgrade", "engine-outage"),
+    "default": ("kill-node", "terminate-node", "hang-node", "gray-faults", "blue-green-upgrade", "engine-outage"),
     "short": ("node-faults", "blue-green-upgrade", "engine-outage"),
+    "gray": ("gray-faults",),
+}
+#: A suite that runs only some of the faults is judged on the goals those faults measure (default:
+#: every goal, so that one an experiment failed to measure fails the game day).
+SUITE_GOALS: dict[str, frozenset[str]] = {
+    "gray": frozenset({"lost_queries", "failed_reads_gray_faults", "slow_node_alert_s", "oom_kills_recorded"}),
 }
 #: Timings of the short suite: enough load before each fault for the SLO's low-traffic guard (70
 #: events a minute) and after it for recovery, no more.
@@ -191,6 +198,7 @@ def compute_goals(journals: Sequence[Journal], detection_goal_s: float | None,
                           f"affected queries behind the failover percentiles, node {label}",
                           n if failovers else None, min_affected, ">=", sources,
                           f"{figures['faults']} fault(s)", evidence=True))
+    goals += gray_goals(journals)
     drains = [(j.experiment, f) for j in journals for f in j.verdict_figures(DrainFigures)
               if f.action in ("terminate_pod", "drain_engine")]
     in_flight = sum(f.in_flight_at_term for _, f in drains)
@@ -211,6 +219,38 @@ def compute_goals(journals: Sequence[Journal], detection_goal_s: float | None,
                       detection_goal_s if detection_goal_s is not None else 0.0, "<=", tuple(e for e, _ in pages),
                       "limit: theoretical detection of the local profile + 2 evaluation intervals"))
     return goals
+
+
+def gray_goals(journals: Sequence[Journal]) -> list[Goal]:
+    """Gray failures (slow node, partition, OOM): clients lose no read, the slow node's alert fires
+    within a minute, and an OOM kill is recorded as one (restart reason "oom")."""
+    from chaos.experiment import POD_FAULT_ACTIONS
+    from chaos.report.gameday import Goal
+    from chaos.verdicts import ImpactFigures, QueryFigures
+
+    def actions(j: Journal) -> set[str]:
+        return {str(s.get("action")) for s in j.plan} | {f.action for f in j.faults}
+
+    gray = [j for j in journals if actions(j) and actions(j) <= POD_FAULT_ACTIONS]
+    if not gray:
+        return []  # a suite without gray faults (short) is not judged on them
+    sources = tuple(j.experiment for j in gray)
+    failed = [q.failed_read for j in gray for q in j.verdict_figures(QueryFigures)]
+    slow = [f for j in gray for f in j.verdict_figures(ImpactFigures) if f.action == "throttle_cpu"]
+    detected = [f.time_to_detect_s for f in slow]
+    limited = [j for j in gray if "limit_memory" in actions(j)]
+    oom = [e for j in limited for e in j.events if e.get("kind") == "pod_exited" and e.get("reason") == "oom"]
+    return [
+        Goal("failed_reads_gray_faults", "client-visible failed read queries, gray faults (slow, partitioned, OOM)",
+             sum(failed) if failed else None, 0, "==", sources),
+        Goal("slow_node_alert_s", "slow-node alert after a 5% CPU throttle (s after the fault)",
+             None if not detected or None in detected else max(d for d in detected if d is not None), 60.0, "<=",
+             tuple(j.experiment for j in gray if "throttle_cpu" in actions(j)),
+             "EngineNodeLatencyOutlier naming the throttled node's engine and pod"),
+        Goal("oom_kills_recorded", "OOM kills recorded with restart reason oom, memory-limited node",
+             len(oom) if limited else None, 1, ">=", tuple(j.experiment for j in limited),
+             "pod_exited events with reason oom (the orchestrator reads the kernel's memory.oom_control)"),
+    ]
 
 
 def impact_summary(journals: Sequence[Journal]) -> list[dict[str, Any]]:
@@ -342,6 +382,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
                 say: Callable[[str], None] = print) -> dict[str, Any]:
     """Boot, run the suite, report, tear down. Returns the game day's JSON document."""
     from chaos.backends import LocalBackend
+    from chaos.maintenance import fault_windows
     from chaos.report import chart_for, write_experiment_report
     from chaos.report.gameday import gameday_document
     from chaos.run import Interrupted, Platform, deferred_sigint, run_experiment
@@ -386,8 +427,10 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
                 def progress(message: str, t_exp: float = t_exp) -> None:
                     say(f"    {time.monotonic() - t_exp:5.1f}s {message}")
 
-                journal = run_experiment(exp, platform, out / exp.name, on_progress=progress,
-                                         on_alert=capture.on_alert)
+                # Chaos burns no production budget unless the experiment asks (chaos/maintenance.py).
+                with fault_windows(exp, stack.slo_service_url, stack.prometheus_url, notes, progress):
+                    journal = run_experiment(exp, platform, out / exp.name, on_progress=progress,
+                                             on_alert=capture.on_alert)
                 journals.append(journal)
                 say(f"  -> {exp.name}: {journal.status.upper()}"
                     + "".join(f"\n     - {r}" for r in journal.reasons()))
@@ -425,6 +468,8 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
     except (ImportError, ValueError) as e:
         detection_goal, detection_doc = None, {"error": str(e)}
     goals = compute_goals(journals, detection_goal, MIN_AFFECTED_QUERIES.get(suite, 1))
+    if suite in SUITE_GOALS:
+        goals = [g for g in goals if g.key in SUITE_GOALS[suite]]
     if interrupted:
         status = "interrupted"
     else:

@@ -4,7 +4,9 @@ Engine nodes come and go, so they are discovered through file_sd files that the 
 (with the topology labels, as Kubernetes SD would attach them in production); the gateway, orchestrator
 and SLO service are fixed for the life of the stack, so they are static targets. So are Prometheus
 itself and Alertmanager: the meta alerts (alerts/meta.py) judge the alerting pipeline by their own
-series.
+series. A chaos run serves ``chaos_fault_active`` from whichever process runs it, on a port of its own:
+it announces itself in a file_sd directory of its own (chaos/scrape.py), which it reads from this
+configuration.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from enginewatch.binary_server import BinaryServer, ServerError
 from exporters.contract import (
     JOB_ALERTMANAGER,
+    JOB_CHAOS,
     JOB_GATEWAY,
     JOB_NODE,
     JOB_ORCHESTRATOR,
@@ -34,6 +37,8 @@ from foundation.promtool import find as _find
 #: Jobs with a fixed address, in the order they appear in the configuration.
 STATIC_JOBS: tuple[str, ...] = (JOB_GATEWAY, JOB_ORCHESTRATOR, JOB_SLO_SERVICE, JOB_PROMETHEUS, JOB_ALERTMANAGER)
 FILE_SD_DIR = "file_sd"
+#: Where chaos runs announce their /metrics (one file per process; none while no experiment runs).
+CHAOS_SD_DIR = "chaos_sd"
 
 
 def _address(target: str) -> tuple[str, str, str]:
@@ -57,18 +62,18 @@ def render_config(state_dir: Path, *, profile: str = "local", targets: Mapping[s
     """prometheus.yml for the stack.
 
     ``targets`` maps job names (exporters.contract JOB_*) to ``host:port`` or a URL; absent jobs are left
-    out. Engine nodes are always discovered from ``STATE_DIR/file_sd/*.json``. ``alertmanager`` is the
-    Alertmanager's ``host:port`` or URL.
+    out. Engine nodes are always discovered from ``STATE_DIR/file_sd/*.json``, chaos runs from
+    ``STATE_DIR/chaos_sd/*.json``. ``alertmanager`` is the Alertmanager's ``host:port`` or URL.
     """
     p = cadence(profile).prometheus()
     unknown = set(targets or {}) - set(STATIC_JOBS)
     if unknown:
         raise ValueError(f"unknown scrape jobs {sorted(unknown)}; expected some of {list(STATIC_JOBS)}")
-    glob = str(Path(state_dir).resolve() / FILE_SD_DIR / "*.json")
+    state = Path(state_dir).resolve()
     scrape_configs: list[dict[str, Any]] = [{
-        "job_name": JOB_NODE,
-        "file_sd_configs": [{"files": [glob], "refresh_interval": p["refresh_interval"]}],
-    }]
+        "job_name": job,
+        "file_sd_configs": [{"files": [str(state / sd_dir / "*.json")], "refresh_interval": p["refresh_interval"]}],
+    } for job, sd_dir in ((JOB_NODE, FILE_SD_DIR), (JOB_CHAOS, CHAOS_SD_DIR))]
     scrape_configs += [_static_job(job, (targets or {})[job]) for job in STATIC_JOBS if job in (targets or {})]
     config: dict[str, Any] = {
         "global": {"scrape_interval": p["scrape_interval"], "evaluation_interval": p["evaluation_interval"],
@@ -118,7 +123,8 @@ class PrometheusServer(BinaryServer):
         return self.config_dir / "prometheus.yml"
 
     def write_config(self) -> Path:
-        (self.state_dir / FILE_SD_DIR).mkdir(parents=True, exist_ok=True)
+        for sd_dir in (FILE_SD_DIR, CHAOS_SD_DIR):
+            (self.state_dir / sd_dir).mkdir(parents=True, exist_ok=True)
         targets = dict(self.targets)
         if self.self_scrape:
             targets[JOB_PROMETHEUS] = f"{LOOPBACK}:{self.port}"

@@ -19,8 +19,15 @@ from types import TracebackType
 
 from engines.orchestrator import Orchestrator, load_fleet
 from engines.storage import ensure_storage
-from enginewatch.prometheus import PrometheusServer
-from exporters.contract import JOB_ALERTMANAGER, JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR, JOB_SLO_SERVICE
+from enginewatch.prometheus import CHAOS_SD_DIR, PrometheusServer
+from exporters.contract import (
+    JOB_ALERTMANAGER,
+    JOB_CHAOS,
+    JOB_GATEWAY,
+    JOB_NODE,
+    JOB_ORCHESTRATOR,
+    JOB_SLO_SERVICE,
+)
 from foundation import runstate
 from foundation.logs import json_handler
 from foundation.process import ManagedProcess, python_module, wait_until, write_atomic
@@ -148,6 +155,7 @@ class Stack:
         with self.prom() as prom:
             wait_until(lambda: bool(prom.query(f"{sel(UP, job=JOB_ORCHESTRATOR)} == 1")), 15,
                        what="Prometheus to scrape the orchestrator")
+        self._announce_chaos()
 
         self.on_step("engines")
         self.orchestrator.start()
@@ -174,6 +182,8 @@ class Stack:
             self.on_step("SLO service")
             self._start_slo_service()
             self.prometheus.targets[JOB_SLO_SERVICE] = self.slo_service_url
+            # Upgrades ask its error-budget gate first (engines/orchestrator/gate.py).
+            self.orchestrator.attach_gate(self.slo_service_url)
         self.prometheus.reload()
         self._load_rules()
         if self.options.logs:
@@ -195,12 +205,22 @@ class Stack:
         expected = len(self.prometheus.targets) + len([p for p in self.orchestrator.pods() if p.url])
         self.on_step("targets")
         with self.prom() as prom:
-            wait_until(lambda: len([t for t in prom.targets() if t.health == "up"]) >= expected, 30,
+            wait_until(lambda: len([t for t in prom.targets() if t.health == "up" and t.job != JOB_CHAOS])
+                       >= expected, 30,
                        interval=0.25, what=f"Prometheus to scrape all {expected} targets")
         if self.options.rule_files:
             self.on_step("rules")
             self.prometheus.rule_files = [*self.options.boot_rule_files, *self.options.rule_files]
             self.prometheus.reload()
+
+    def _announce_chaos(self) -> None:
+        """Experiments run in this process (a game day, ``chaos run --boot``, tests) serve chaos_fault_active
+        from it: announced now, Prometheus discovers it while the platform boots instead of while the
+        first experiment waits (see chaos/scrape.py)."""
+        from chaos import scrape
+
+        assert self.prometheus is not None
+        scrape.shared().register(self.prometheus.state_dir / CHAOS_SD_DIR)
 
     def _routing_with_receivers(self, committed: Path) -> Path:
         """The committed routing, its placeholder webhooks replaced by a sink of ours that answers them."""
@@ -259,7 +279,9 @@ class Stack:
         self.slo_service = ManagedProcess(
             "slo-service",
             python_module("slo.service", "--port", "0", "--port-file", str(port_file),
-                          "--prometheus", self.prometheus_url),
+                          "--prometheus", self.prometheus_url,
+                          # Maintenance windows silence their alerts there.
+                          *(["--alertmanager", self.alertmanager.url] if self.alertmanager else [])),
             log_path=self.state_dir / "slo-service.log",
         ).start()
         wait_until(lambda: port_file.exists() or not self.slo_service.alive, 30,  # type: ignore[union-attr]

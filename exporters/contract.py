@@ -12,7 +12,7 @@ from typing import Literal
 
 Kind = Literal["counter", "gauge", "histogram"]
 Signal = Literal["latency", "traffic", "errors", "saturation", "state"]
-Component = Literal["node", "gateway", "control_plane", "slo_service"]
+Component = Literal["node", "gateway", "control_plane", "slo_service", "chaos"]
 
 # --- bounded label values -------------------------------------------------------------------------
 
@@ -82,6 +82,8 @@ JOB_SLO_SERVICE = "slo-service"
 # The monitoring stack scraped as itself: its own metrics, not the contract's, feed the meta alerts.
 JOB_PROMETHEUS = "prometheus"
 JOB_ALERTMANAGER = "alertmanager"
+#: The chaos runner's own gauge, served by the process that runs the experiment (file_sd, chaos/scrape.py).
+JOB_CHAOS = "chaos"
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,21 @@ SLO_SERVICE_DATASOURCE_ERRORS = Metric(
     "slo_service_datasource_errors_total", "counter", "queries",
     "Prometheus queries of the SLO service that failed, by kind (connection, http, api).",
     "errors", "slo_service", ("kind",), _values(kind=DATASOURCE_ERROR_KINDS),
+)
+SLO_MAINTENANCE_ACTIVE = Metric(
+    "slo_maintenance_window_active", "gauge", "windows",
+    "1 while a runtime maintenance window of the SLO is open (engine empty: the whole SLO); the SLO rules "
+    "exclude the events it covers.",
+    "state", "slo_service", ("slo", "engine"),
+)
+
+# --- chaos: the experiment runner (enginewatch chaos run, game days) ----------------------------------
+
+CHAOS_FAULT_ACTIVE = Metric(
+    "chaos_fault_active", "gauge", "boolean",
+    "1 while a fault of a chaos experiment acts on the platform, 0 once it stopped acting; the series "
+    "ends at the experiment's rollback. Dashboards annotate their graphs with it.",
+    "state", "chaos", ("experiment", "step", "action", "engine", "cluster", "node", "pod"),
 )
 
 ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Metric))

@@ -11,6 +11,8 @@ _COMPONENTS = {
     "gateway": f"Gateway — the client's view (job `{c.JOB_GATEWAY}`)",
     "control_plane": f"Control plane — the engine-state exporter of the orchestrator (job `{c.JOB_ORCHESTRATOR}`)",
     "slo_service": f"SLO service — its own golden signals (job `{c.JOB_SLO_SERVICE}`)",
+    "chaos": f"Chaos runner — the faults of experiments and game days (job `{c.JOB_CHAOS}`: the running "
+             "process on loopback, found through file_sd)",
 }
 
 _HEADER = """# Metric contract

@@ -120,5 +120,9 @@ class OrchestratorClient:
         body = {k: v for k, v in (("clusters", clusters), ("nodes_per_cluster", nodes_per_cluster)) if v is not None}
         return self._mutate(f"/v1/engines/{engine}/scale", body)
 
-    def upgrade(self, engine: str, version: str) -> dict[str, Any]:
-        return self._mutate(f"/v1/engines/{engine}/upgrade", {"version": version})
+    def upgrade(self, engine: str, version: str, override_budget_gate: bool = False) -> dict[str, Any]:
+        """Blue-green; refused (409, ``body["budget_gate"]``) when the error-budget gate denies, unless overridden."""
+        body: dict[str, Any] = {"version": version}
+        if override_budget_gate:
+            body["override_budget_gate"] = True
+        return self._mutate(f"/v1/engines/{engine}/upgrade", body)

@@ -233,6 +233,13 @@ class PrometheusClient:
                        last_scrape=t.get("lastScrape", ""))
                 for t in data["activeTargets"]]
 
+    def config(self) -> dict[str, Any]:
+        """The configuration Prometheus runs on (``/api/v1/status/config``), parsed."""
+        import yaml
+
+        loaded = yaml.safe_load(self._get("/api/v1/status/config")["yaml"])
+        return loaded if isinstance(loaded, dict) else {}
+
     def rules(self) -> list[Rule]:
         data = self._get("/api/v1/rules")
         return [Rule(group=g["name"], file=g.get("file", ""), name=r["name"], type=r["type"],
@@ -246,6 +253,10 @@ class PrometheusClient:
         data = self._get("/api/v1/query", {"query": f"{selector}[{max(1, math.ceil(seconds))}s]", "time": _ts(time)})
         return [Series(labels=s["metric"], points=[(float(t), _float(v)) for t, v in s.get("values", [])])
                 for s in data.get("result", [])]
+
+    def version(self) -> str:
+        """The server's version (``2.42.0``), from its build information."""
+        return str((self._get("/api/v1/status/buildinfo") or {}).get("version", ""))
 
     def alerts(self) -> list[Alert]:
         """Pending and firing alerts as Prometheus sees them (before Alertmanager's grouping)."""

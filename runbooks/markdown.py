@@ -23,9 +23,16 @@ def path_of(alert: str) -> Path:
     return HERE / f"{alert}.md"
 
 
+_SLO_TIERS = {"critical": "critical (page tier)", "warning": "warning (ticket tier)"}
+
+
 def _severity(book: Playbook) -> str:
     if book.kind == "slo":
-        return "critical (page tier) or warning (ticket tier)"
+        from slo import platform_slos, rules
+
+        found = dict.fromkeys(r["labels"]["severity"] for g in rules.generate(platform_slos()) for grp in g.groups
+                              for r in grp["rules"] if r.get("alert") == book.alert)
+        return " or ".join(_SLO_TIERS.get(s, s) for s in found) or "critical (page tier) or warning (ticket tier)"
     severities = dict.fromkeys(r.severity for r in pl.rules("local") if r.name == book.alert)
     return " or ".join(severities)
 

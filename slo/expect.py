@@ -25,7 +25,7 @@ from foundation.durations import parse_seconds
 from slo import series
 from slo.model import SLO, EventsSLI, Tier
 from slo.promql import SelectorQuery
-from slo.rules import NO_DATA_ALERT, SLORules, guard_events
+from slo.rules import BUDGET_ALERTS, BUDGET_EXHAUSTED_ALERT, NO_DATA_ALERT, SLORules, guard_events
 from slo.synth import CannotSynthesize, CounterSeries, counter_runs, counter_values
 
 Group = tuple[tuple[str, str], ...]  # grouping labels with non-empty values, sorted
@@ -230,6 +230,61 @@ class Evaluation:
             return {}
         return {g: Fraction(0) for g, v in now.items() if v == 0}
 
+    def _tiles(self, rules: SLORules, until: int) -> tuple[_Recorded, _Recorded]:
+        """(total, errors) tiles: at every n-th evaluation, the sums of the last n base samples."""
+        total, errors = self.base(rules, until)
+        profile = rules.profile
+        n = profile.budget_interval // profile.interval
+        tiles = (_Recorded(), _Recorded())
+        for t in range(0, until + 1, self.interval):
+            if (t // profile.interval) % n:
+                continue
+            for base, tile in zip((total, errors), tiles, strict=True):
+                sums: dict[Group, Fraction] = {}
+                for k in range(n):
+                    for g, v in base.at.get(t - k * profile.interval, {}).items():
+                        sums[g] = sums.get(g, Fraction(0)) + v
+                tile.at[t] = sums
+        return tiles
+
+    def _budget_percent(self, rules: SLORules, at: int) -> dict[Group, Fraction]:
+        """``100 * slo:error_budget_remaining:ratio`` per group at ``at``.
+
+        The budget group may run before or after the group recording the tiles at ``at`` (promtool
+        orders groups it is not told to order): both readings must agree, else Ambiguous.
+        """
+        slo = rules.slo
+        total, errors = self._tiles(rules, at)
+        readings = []
+        for end in (at, at - 1):
+            out: dict[Group, Fraction] = {}
+            start = at - slo.period
+            for g in self._groups(total, end, end - start):
+                t = sum((v for tt, gs in total.at.items() if start <= tt <= end for gg, v in gs.items() if gg == g),
+                        Fraction(0))
+                e = [v for tt, gs in errors.at.items() if start <= tt <= end for gg, v in gs.items() if gg == g]
+                if t > 0 and e:
+                    out[g] = 100 * (1 - sum(e, Fraction(0)) / t / slo.error_budget)
+            readings.append(out)
+        if readings[0] != readings[1]:
+            raise Ambiguous(f"SLO {slo.id}: the budget at {at}s depends on the order promtool runs the groups in")
+        return readings[0]
+
+    def _budget(self, rules: SLORules, alert: str, at: int) -> dict[Group, Fraction]:
+        low = rules.slo.budget.low
+        out = {}
+        for g, v in self._budget_percent(rules, at).items():
+            _check_margin(v, 0, f"SLO {rules.slo.id} budget at {at}s")
+            if alert == BUDGET_EXHAUSTED_ALERT:
+                if v <= 0:
+                    out[g] = v
+                continue
+            assert low is not None
+            _check_margin(v, low * 100, f"SLO {rules.slo.id} budget at {at}s")
+            if 0 < v < low * 100:
+                out[g] = v
+        return out
+
     # --- alerts --------------------------------------------------------------------------------------
 
     def firing(self, alert: str, at: int) -> list[Alert]:
@@ -245,10 +300,12 @@ class Evaluation:
     def _firing(self, rules: SLORules, rule: dict[str, Any], at: int) -> list[Alert]:
         slo = rules.slo
         for_ = _seconds(rule.get("for"))
-        tier = None if rule["alert"] == NO_DATA_ALERT else \
+        tier = None if rule["alert"] in (NO_DATA_ALERT, *BUDGET_ALERTS) else \
             next(t for t in rules.tiers if t.name == rule["labels"]["slo_tier"])
 
         def condition(t: int) -> dict[Group | None, Fraction]:
+            if rule["alert"] in BUDGET_ALERTS:
+                return dict(self._budget(rules, rule["alert"], t))
             if tier is None:
                 return self._no_data(rules, t)
             return {g: v for g, v in self._tier(rules, tier, t).items()}

@@ -12,7 +12,9 @@ from fractions import Fraction
 from typing import Literal
 
 from foundation.durations import format_duration
+from slo.calendar import Calendar
 from slo.errors import SpecError
+from slo.maintenance import MaintenanceWindow, check_scope
 from slo.promql import Query, TemplateQuery
 
 Severity = Literal["page", "ticket"]
@@ -115,6 +117,15 @@ class Alerting:
 
 
 @dataclass(frozen=True)
+class BudgetPolicy:
+    """What the period's remaining error budget means: a warning below ``low``, no releases at or
+    below ``release_min`` (0: once the budget is spent)."""
+
+    low: Fraction | None = Fraction(1, 4)  # None: no budget-low alert
+    release_min: Fraction = Fraction(0)
+
+
+@dataclass(frozen=True)
 class SLO:
     service: str
     name: str
@@ -123,9 +134,14 @@ class SLO:
     description: str = ""
     period: int = DEFAULT_PERIOD
     profile: str | None = None  # window profile name; None picks one by period
+    # Judged per calendar month or ISO week (slo.compliance); ``period`` is then the nominal length
+    # (30d, 7d) that burn rates and the rolling period rules use as the budget basis.
+    calendar: Calendar | None = None
     labels: dict[str, str] = field(default_factory=dict)
     alerting: Alerting | None = field(default_factory=Alerting)
     source: str = "<python>"
+    budget: BudgetPolicy = field(default_factory=BudgetPolicy)
+    maintenance: tuple[MaintenanceWindow, ...] = ()  # declared windows: no events counted inside
 
     @property
     def id(self) -> str:
@@ -162,6 +178,15 @@ class SLO:
         for label in self.sli.group_by:
             if not _LABEL_RE.match(label) or label == "slo":
                 raise fail("sli.group_by", f"{label!r} cannot be a grouping label")
+        for i, window in enumerate(self.maintenance):
+            if (why := check_scope(window, self.sli.group_by)) is not None:
+                raise fail(f"maintenance[{i}].engine", why)
+        low = self.budget.low
+        if low is not None and not 0 < low <= 1:
+            raise fail("budget.low_percent", f"{float(low * 100):g}% is not a share of the budget; use (0, 100]")
+        if not 0 <= self.budget.release_min < 1:
+            raise fail("budget.release_min_percent",
+                       f"{float(self.budget.release_min * 100):g}% is not a share of the budget; use [0, 100)")
         if self.alerting:
             for where, labels in (("alerting.labels", self.alerting.labels),
                                   ("alerting.page_alert.labels", self.alerting.page_labels),

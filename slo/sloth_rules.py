@@ -13,6 +13,7 @@ from typing import Any
 
 from foundation.durations import format_duration
 from foundation.promql import Matcher, Selector
+from slo.errors import NotSupportedError
 from slo.model import SLO, EventsSLI, RawSLI, Tier
 from slo.windows import effective_tiers, profile_for
 
@@ -87,6 +88,15 @@ def _alert(slo: SLO, severity: str, tiers: list[Tier], budget: str) -> dict[str,
 
 def generate(slo: SLO, spec: str = "prometheus/v1", extra_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The three rule groups ``sloth generate`` writes for ``slo``."""
+    if slo.calendar:
+        # Sloth's period rules and metadata are rolling windows only: a calendar month would be
+        # published as a rolling 30 days under the same names.
+        raise NotSupportedError(f"Sloth's rules have rolling periods only, not a calendar {slo.calendar.unit}",
+                                file=slo.source, slo=slo.name, field="period")
+    if slo.maintenance:
+        # Sloth's seven raw-reading rules have no place to exclude a window: its budget would burn.
+        raise NotSupportedError("Sloth's rules cannot exclude maintenance windows; generate ours",
+                                file=slo.source, slo=slo.name, field="maintenance")
     labels = {**(extra_labels or {}), **slo.labels}
     ids = _ids(slo)
     profile = profile_for(slo)

@@ -83,12 +83,14 @@ LIVE_MODULES = frozenset({
     "test_engine_cli", "test_gameday", "test_gateway", "test_node", "test_orchestrator", "test_platform",
     "test_prometheus_wiring", "test_query_history", "test_runbooks_live", "test_slo_service_page",
     "test_slo_service_stack", "test_slo_service", "test_slo_sloth_compat", "test_slo_promtest",
-    "test_chaos_steady_live",
+    "test_chaos_steady_live", "test_chaos_annotations_live", "test_slo_maintenance_live",
+    "test_budget_gate_live", "test_slo_compliance_live",
 })
 #: Single tests that run a whole promtool test suite or wait out a timeout: seconds each, not unit speed.
 LIVE_TESTS = frozenset({
     "test_promtool_unit_tests_pass", "test_the_prometheus_rules_are_the_generated_rule_files_and_pass_promtool",
     "test_a_kill_after_which_nothing_restarts_is_not_injected",
+    "test_promtool_iso_weeks_from_the_generated_rules",
 })
 
 

@@ -352,3 +352,18 @@ def test_a_step_waiting_for_its_engine_does_not_hold_up_another_step() -> None:
             backend.ready["sales"], back_at = 4, time.time()
     assert [(s, r) for s, r, _ in fired] == [(0, 0), (1, 0), (0, 1)]
     assert fired[2][2] >= back_at + 0.2  # the gap counts from the engine's recovery
+
+
+def test_an_expected_alert_detects_only_the_faults_it_names() -> None:
+    # One experiment, one expectation by engine only: the series about the other pod, or the other
+    # engine, does not detect this step's fault.
+    want = [ExpectedAlert("EngineNodeLatencyOutlier", {}, within_s=60)]
+    alerts = [AlertObservation("EngineNodeLatencyOutlier", {"engine": "analytics", "pod": "analytics-c1-n1"},
+                               T0 + 11.0, T0 + 11.0),
+              AlertObservation("EngineNodeLatencyOutlier", {"engine": "sales", "pod": "sales-c2-n2"},
+                               T0 + 12.0, T0 + 12.0),
+              AlertObservation("EngineNodeLatencyOutlier", {"engine": "sales", "pod": "sales-c1-n1"},
+                               T0 + 16.0, T0 + 16.0)]
+    v = impact_verdict(slow_node_ledger(), [], [rep(0, 10.0, lifted=20.0, action="throttle_cpu")], alerts=alerts,
+                       expected=want, t0=T0, t1=T0 + 25)
+    assert v.figures.time_to_detect_s == pytest.approx(6.0)

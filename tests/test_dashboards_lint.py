@@ -17,6 +17,7 @@ from foundation.promql import PromQLSyntaxError, SelectorUse, selector_uses
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 GOOD_EXPR = 'sum by (engine) (rate(foo_requests_total{engine=~"$engine"}[$__rate_interval]))'
+CHAOS_EXPR = "max by (action, pod) (max_over_time(chaos_fault_active[$__interval])) > 0"
 
 
 def clean() -> dict[str, Any]:
@@ -34,6 +35,10 @@ def clean() -> dict[str, Any]:
              "datasource": DS, "fieldConfig": {"defaults": {"unit": "reqps"}, "overrides": []},
              "targets": [{"refId": "A", "datasource": DS, "expr": GOOD_EXPR}]},
         ],
+        "annotations": {"list": [
+            {"name": "Chaos", "datasource": DS, "enable": True, "titleFormat": "{{action}} on {{pod}}",
+             "target": {"refId": "Anno", "expr": CHAOS_EXPR}},
+        ]},
     }
 
 
@@ -81,6 +86,21 @@ def _target_ds(value: Any) -> Mutation:
     return mutate
 
 
+def _annotation(**fields: Any) -> Mutation:
+    """Change the chaos annotation; a value of ... deletes the field, ``annotations=...`` the list."""
+    def mutate(d: dict[str, Any]) -> None:
+        if fields.get("annotations") is ...:
+            del d["annotations"]
+            return
+        annotation = d["annotations"]["list"][0]
+        for key, value in fields.items():
+            if value is ...:
+                del annotation[key]
+            else:
+                annotation[key] = value
+    return mutate
+
+
 def _variable_query(query: str) -> Mutation:
     def mutate(d: dict[str, Any]) -> None:
         d["templating"]["list"][1]["query"] = query
@@ -116,6 +136,16 @@ BREAKS: list[tuple[str, str, Mutation]] = [
     ("target-counter-agg", "bucket in max_over_time", _expr("max_over_time(foo_seconds_bucket[$__rate_interval])")),
     ("target-counter-agg", "sum series compared raw", _expr("foo_seconds_sum > 3")),
     ("target-counter-agg", "counter in a subquery", _expr("rate(foo_total[$__rate_interval:])")),
+    ("dashboard-chaos-annotation", "no annotations at all", _annotation(annotations=...)),
+    ("dashboard-chaos-annotation", "an annotation on another metric",
+     _annotation(target={"refId": "Anno", "expr": "changes(foo_version[$__interval]) > 0"})),
+    ("dashboard-chaos-annotation", "disabled", _annotation(enable=False)),
+    ("dashboard-chaos-annotation", "fixed data source", _annotation(datasource={"type": "prometheus", "uid": "P1"})),
+    ("dashboard-chaos-annotation", "untitled", _annotation(titleFormat="chaos")),
+    ("dashboard-chaos-annotation", "does not parse",
+     _annotation(target={"refId": "Anno", "expr": "max by (pod) (chaos_fault_active > 0"})),
+    ("dashboard-chaos-annotation", "unknown variable",
+     _annotation(target={"refId": "Anno", "expr": 'chaos_fault_active{engine=~"$engnie"}'})),
 ]
 
 
@@ -206,3 +236,17 @@ def test_unbalanced_expressions_are_a_syntax_error() -> None:
     for bad in ("rate(x[1m]", "x{a='b'", "x]", "x ~ y"):
         with pytest.raises(PromQLSyntaxError):
             list(selector_uses(bad))
+
+
+def test_a_dashboard_without_the_chaos_annotation_is_named() -> None:
+    d = clean()
+    _annotation(annotations=...)(d)
+    [finding] = lint_one(d)
+    assert (finding.rule, finding.dashboard, finding.panel) == ("dashboard-chaos-annotation", "Tiny", "")
+    assert "chaos_fault_active" in finding.message
+
+
+def test_the_chaos_annotation_in_the_legacy_top_level_form_passes() -> None:
+    d = clean()
+    _annotation(target=..., expr=CHAOS_EXPR, step="15s")(d)
+    assert lint_one(d) == []

@@ -23,7 +23,7 @@ from enginewatch.alertmanager import AlertmanagerServer
 from enginewatch.alertmanager import render_config as render_am_config
 from enginewatch.binary_server import ServerError
 from enginewatch.prometheus import PrometheusServer, render_config
-from exporters.contract import JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR
+from exporters.contract import JOB_CHAOS, JOB_GATEWAY, JOB_NODE, JOB_ORCHESTRATOR
 from foundation import promtool
 from foundation.process import LOOPBACK, free_port, write_atomic
 from foundation.prometheus import PrometheusClient, PrometheusUnavailable
@@ -124,8 +124,9 @@ def test_rendered_config_passes_promtool(workdir: Path, rule_file: Path) -> None
     config = yaml.safe_load(text)
     assert config["global"]["scrape_interval"] == config["global"]["evaluation_interval"] == "1s"
     jobs = {c["job_name"]: c for c in config["scrape_configs"]}
-    assert list(jobs) == [JOB_NODE, JOB_GATEWAY, JOB_ORCHESTRATOR]  # the absent slo-service is left out
+    assert list(jobs) == [JOB_NODE, JOB_CHAOS, JOB_GATEWAY, JOB_ORCHESTRATOR]  # the absent slo-service is left out
     assert jobs[JOB_NODE]["file_sd_configs"][0]["files"][0].endswith("/render-state/file_sd/*.json")
+    assert jobs[JOB_CHAOS]["file_sd_configs"][0]["files"][0].endswith("/render-state/chaos_sd/*.json")
     assert jobs[JOB_ORCHESTRATOR]["static_configs"] == [{"targets": ["127.0.0.1:9001"]}]
     assert config["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["127.0.0.1:9093"]}]
 

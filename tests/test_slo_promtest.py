@@ -106,3 +106,15 @@ def test_every_sloth_examples_generated_proofs_pass(tmp_path: Path) -> None:
         tests.append(f"{i}-{path.stem}.test.yml")
     run = promtool("test", "rules", *tests, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_proofs_catch_a_wrong_budget_threshold(tmp_path: Path) -> None:
+    rule_text, test_text = artifacts.render_rules(platform_slos()[:1], rules.Options(profile="local"), "r.yml")
+    (tmp_path / "t.yml").write_text(test_text)
+    assert "slo:error_budget_remaining:ratio{slo=\"gateway-availability\"} < 25.0 > 0" in rule_text
+    (tmp_path / "r.yml").write_text(rule_text.replace("} < 25.0 > 0", "} < 10.0 > 0"))  # low alert too late
+    run = promtool("test", "rules", "t.yml", cwd=tmp_path)
+    assert run.returncode != 0 and "alertname: SLOErrorBudgetLow" in run.stderr
+    (tmp_path / "r.yml").write_text(rule_text.replace("} <= 0\n", "} <= 50\n"))  # "exhausted" with half left
+    run = promtool("test", "rules", "t.yml", cwd=tmp_path)
+    assert run.returncode != 0 and "alertname: SLOErrorBudgetExhausted" in run.stderr and "exp:[]" in run.stderr

@@ -149,6 +149,12 @@ def _bad_until(f: Fault, events: Sequence[Mapping[str, Any]], end: float) -> flo
     return min(max(back.values()), end) if back and len(back) == len(set(f.pods)) else end
 
 
+def about(labels: Mapping[str, str], engine: str, pods: Sequence[str]) -> bool:
+    """The alert may tell of this fault: it names no other engine, and no other pod. Several faults of one
+    experiment can each be detected by the same alert rule, but only by its series about them."""
+    return labels.get("engine", engine) == engine and (pods == () or labels.get("pod", pods[0]) in pods)
+
+
 def impact_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faults: Sequence[Fault], *,
                    alerts: Sequence[AlertObservation] = (), expected: Sequence[ExpectedAlert] = (),
                    others: Sequence[Fault] = (), t0: float | None = None, t1: float | None = None,
@@ -162,13 +168,13 @@ def impact_verdict(df: pd.DataFrame, events: Sequence[Mapping[str, Any]], faults
     end = float(t1) if t1 is not None else float(df["end"].max()) if len(df) else first.end_ts
     notes: list[str] = []
 
+    pods = tuple(dict.fromkeys(p for f in faults for p in f.pods))
     detected, detected_by = None, None
     firing = sorted((o.active_at, o.name) for o in alerts if o.active_at is not None and o.active_at >= first.ts
-                    and any(matches(o.name, o.labels, w) for w in expected))
+                    and about(o.labels, first.engine, pods) and any(matches(o.name, o.labels, w) for w in expected))
     if firing:
         detected, detected_by = firing[0][0] - first.ts, firing[0][1]
 
-    pods = tuple(dict.fromkeys(p for f in faults for p in f.pods))
     r = routed(df, first.engine)
     times, served_by = r["t"].to_numpy(dtype=float), r["pod"].to_numpy()
     engine_pods = set(served_by)

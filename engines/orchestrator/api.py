@@ -39,6 +39,8 @@ class ScaleBody(_Body):
 class UpgradeBody(_Body):
     version: str
     ready_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    #: Proceed although the error-budget gate denies (or cannot be asked); recorded in the events.
+    override_budget_gate: bool = False
 
 
 class FailoverBody(_Body):
@@ -74,7 +76,7 @@ def create_app(orch: Orchestrator) -> FastAPI:
     @app.exception_handler(OrchestratorError)
     def _orchestrator_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OrchestratorError)
-        body: dict[str, Any] = {"error": str(exc)}
+        body: dict[str, Any] = {"error": str(exc), **getattr(exc, "extra", {})}
         if isinstance(exc, OperationFailed) and exc.result is not None:
             body["result"] = exc.result.to_dict()
         return JSONResponse(body, exc.status)
@@ -124,7 +126,8 @@ def create_app(orch: Orchestrator) -> FastAPI:
 
     @app.post("/v1/engines/{engine}/upgrade", dependencies=[Admin])
     def upgrade(engine: str, body: UpgradeBody) -> dict[str, Any]:
-        return orch.upgrade(engine, body.version, ready_timeout_s=body.ready_timeout_s).to_dict()
+        return orch.upgrade(engine, body.version, ready_timeout_s=body.ready_timeout_s,
+                            override_budget_gate=body.override_budget_gate).to_dict()
 
     @app.post("/v1/engines/{engine}/failover", dependencies=[Admin])
     def failover(engine: str, body: FailoverBody) -> dict[str, Any]:

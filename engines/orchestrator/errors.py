@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engines.orchestrator.result import OperationResult
@@ -49,6 +49,16 @@ class Conflict(OrchestratorError):
 
 class EngineBusy(Conflict):
     pass
+
+
+class BudgetGateRefused(Conflict):
+    """The error-budget release gate denied an upgrade, or could not be asked (fail closed).
+
+    ``extra`` goes into the API's error body: the gate's own answer, for clients to show."""
+
+    def __init__(self, message: str, gate: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.extra: dict[str, Any] = {"budget_gate": gate} if gate else {}
 
 
 class PodNotRunning(Conflict):

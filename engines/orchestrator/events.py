@@ -33,6 +33,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "operation_started",  # operation
     "operation_finished",  # operation, outcome, seconds, error?
     "gateway_error",  # the gateway admin API did not answer; the topology file still carries the change
+    "budget_gate",  # an upgrade asked the release gate: decision (allow/deny/unavailable/skipped), overridden, reason
 )
 
 log = logging.getLogger(__name__)

@@ -36,6 +36,7 @@ from engines.orchestrator.errors import (
 )
 from engines.orchestrator.events import Event, EventLog
 from engines.orchestrator.fleet import MAX_NODES_PER_CLUSTER, Fleet, check_version
+from engines.orchestrator.gate import ReleaseGate
 from engines.orchestrator.lifecycle import EngineState
 from engines.orchestrator.oom import OomWatch
 from engines.orchestrator.pod import Intent, Pod, PodConfig, PodState
@@ -66,7 +67,8 @@ class Orchestrator:
 
     def __init__(self, fleet: Fleet, state_dir: Path, *, storage_dir: Path | None = None,
                  gateway_url: str | None = None, gateway_token: str | None = None,
-                 admin_token: str | None = None, node_env: Mapping[str, str] | None = None) -> None:
+                 admin_token: str | None = None, node_env: Mapping[str, str] | None = None,
+                 gate_url: str | None = None) -> None:
         self.fleet = fleet
         self.state_dir = Path(state_dir)
         self.admin_token = admin_token or secrets.token_urlsafe(24)
@@ -81,6 +83,7 @@ class Orchestrator:
         self._pods: dict[str, Pod] = {}  # every pod with a process or a pending restart
         self._stopping = threading.Event()
         self._gateway = GatewayLink(gateway_url, gateway_token)
+        self._gate = ReleaseGate(gate_url)
         self.exporter = EngineStateExporter(self.snapshot, {name: t.units_per_second for name, t in NODE_TYPES.items()})
         for name in self._engines:
             self.exporter.add_engine(name)
@@ -109,6 +112,10 @@ class Orchestrator:
     def attach_gateway(self, url: str | None, token: str | None) -> None:
         """Where the gateway's admin API is (it usually starts after us: it reads our topology file)."""
         self._gateway = GatewayLink(url, token)
+
+    def attach_gate(self, url: str | None) -> None:
+        """The SLO service whose error-budget gate upgrades consult (engines.orchestrator.gate); None: none."""
+        self._gate = ReleaseGate(url)
 
     def serve(self) -> str:
         """Serve the HTTP API on a free loopback port; returns its base URL."""
@@ -273,9 +280,11 @@ class Orchestrator:
         self._publish()
         return op.result
 
-    def upgrade(self, engine: str, version: str, ready_timeout_s: float | None = None) -> OperationResult:
+    def upgrade(self, engine: str, version: str, ready_timeout_s: float | None = None,
+                override_budget_gate: bool = False) -> OperationResult:
         """Blue-green: start green clusters at ``version``, switch to them once all are ready, drain blue.
-        If green does not become ready in time, it is stopped and blue keeps serving (outcome failure)."""
+        If green does not become ready in time, it is stopped and blue keeps serving (outcome failure).
+        With a gate attached, the engine's error budget is checked first (engines.orchestrator.gate)."""
         try:
             check_version(version)
         except ValueError as err:
@@ -287,6 +296,9 @@ class Orchestrator:
             if version == e.version:
                 op.detail.update(skipped=f"engine {engine!r} already runs {version}")
             else:
+                gate = self._gate.check(self._events, engine, version, e.previous_version, override_budget_gate)
+                if gate is not None:
+                    op.detail.update(budget_gate=gate)
                 self._blue_green(e, version, ready_timeout_s, op.detail)
         self._publish()
         return op.result

@@ -18,7 +18,7 @@ from enginewatch.cli import options
 from enginewatch.cli.console import App, console, fail
 from foundation.orchestrator import OrchestratorClient, OrchestratorRefused, OrchestratorUnavailable
 
-engine_app = App(help="Mitigations: drain, restart, fail over, scale and roll back engines.")
+engine_app = App(help="Mitigations: drain, restart, fail over, scale, upgrade and roll back engines.")
 
 OrchestratorOpt = Annotated[str | None, typer.Option("--orchestrator", help="Orchestrator URL (default: run.json)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ENGINEWATCH_ADMIN_TOKEN",
@@ -153,6 +153,26 @@ def scale(engine: Annotated[str, typer.Argument(help="Engine to resize")],
     then = f"{clusters or e['desired_clusters']} clusters x {nodes or e['nodes_per_cluster']} nodes"
     _confirm(f"Scale engine {engine} from {now} to {then}.", yes)
     _apply(lambda: client.scale(engine, clusters, nodes), as_json)
+
+
+@engine_app.command()
+def upgrade(engine: Annotated[str, typer.Argument(help="Engine to upgrade")],
+            version: Annotated[str, typer.Argument(help="Version to run, e.g. v2")],
+            override_budget_gate: Annotated[bool, typer.Option(
+                "--override-budget-gate", help="Upgrade although the error-budget gate denies it or cannot be "
+                                               "asked (recorded in the operation's events)")] = False,
+            orchestrator: OrchestratorOpt = None, token: TokenOpt = None, yes: YesOpt = False,
+            as_json: JsonOpt = False) -> None:
+    """Upgrade ENGINE to VERSION, blue-green: new clusters start, queries switch once they are ready, the old
+    clusters drain. The orchestrator first asks the SLO service's error-budget gate; a spent budget refuses it."""
+    client = _client(orchestrator, token)
+    e = _engine(client, engine)
+    if version == e["version"]:
+        fail(f"engine {engine} already runs {version}: nothing to upgrade")
+    gate = " The error-budget gate is overridden." if override_budget_gate else ""
+    _confirm(f"Upgrade engine {engine} from {e['version']} to {version}: new clusters at {version} start, queries "
+             f"switch to them once ready, the {e['version']} clusters drain.{gate}", yes)
+    _apply(lambda: client.upgrade(engine, version, override_budget_gate=override_budget_gate), as_json)
 
 
 @engine_app.command("rollback-upgrade")

@@ -20,7 +20,8 @@ EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 
 def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("gameday-report"),
-            suite: Annotated[str, typer.Option(help="default (five experiments) or short")] = "default",
+            suite: Annotated[str, typer.Option(
+                help="default (six experiments), short, or gray (the gray faults alone)")] = "default",
             fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: engines/fleet.yaml)")] = None,
             dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; start nothing")] = False) -> None:
     """Boot the platform, run the chaos suite under load, write the game day report, tear down."""

@@ -167,6 +167,7 @@ def _mount_subcommands() -> None:
         prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (default: the running stack's)")] = None,
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one)")] = 8080,
         profile: Annotated[str | None, typer.Option(help="Window profile (default: the loaded rules' own)")] = None,
+        alertmanager: Annotated[str | None, typer.Option(help="Alertmanager URL (maintenance silences)")] = None,
     ) -> None:
         """The SLO service: JSON API with OpenAPI schema, HTML status page, its own /metrics."""
         from slo.service.__main__ import main as serve_main
@@ -174,6 +175,8 @@ def _mount_subcommands() -> None:
         argv = ["--port", str(port), "--prometheus", options.url(prometheus, "prometheus", "--prometheus")]
         if profile:
             argv += ["--profile", profile]
+        if alertmanager:
+            argv += ["--alertmanager", alertmanager]
         raise typer.Exit(serve_main(argv))
 
 

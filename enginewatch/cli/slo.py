@@ -14,11 +14,12 @@ from typing import Any
 
 import typer
 
-from enginewatch.cli import options
+from enginewatch.cli import maintenance, options
 from enginewatch.cli.console import App
 from slo.errors import SpecError
 
 app = App(name="slo", help="SLO specs, rules, live error budgets and backtests.")
+app.add_typer(maintenance.app, name="maintenance")
 
 
 def _load(paths: list[Path] | None) -> list[Any]:
@@ -46,7 +47,8 @@ def validate(paths: list[Path] = SpecPaths, profile: str | None = ProfileOpt) ->
     generated = rules.generate(_load(paths), rules.Options(profile=profile))
     for g in generated:
         tiers = ", ".join(t.describe(g.slo.period) for t in g.tiers) or "no alerts"
-        typer.echo(f"{g.slo.id}: objective {float(g.slo.objective * 100):g}% over "
+        over = f"per calendar {g.slo.calendar.unit}, budget basis " if g.slo.calendar else "over "
+        typer.echo(f"{g.slo.id}: objective {float(g.slo.objective * 100):g}% {over}"
                    f"{format_duration(g.slo.period)} ({g.profile.name}); {tiers}")
     typer.echo(f"{len(generated)} SLOs valid")
 
@@ -140,3 +142,41 @@ def backtest(
     policies = [policy, *([compare] if compare else [])]
     table = bt.compare(data, slos, policies, incidents=known)
     typer.echo(table.to_string())
+
+
+@app.command()
+def compliance(
+    slo: str = typer.Argument(..., help="SLO id (service-name), e.g. gateway-availability."),
+    period: str | None = typer.Option(None, "--period", help="month or week (default: the SLO's own, else month)."),
+    count: int = typer.Option(6, "--count", help="How many periods, the running one last."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or markdown."),
+    at: str | None = typer.Option(None, "--at", help="As of this time (RFC 3339 or Unix seconds); default now."),
+    paths: list[Path] = typer.Option(None, "--spec", help="Spec files (default: the platform SLOs)."),
+    prometheus: str | None = typer.Option(None, help="Prometheus base URL (default: the running stack's)."),
+) -> None:
+    """Per calendar month or ISO week: attainment, budget spent, objective met, incidents."""
+    from datetime import UTC, datetime
+
+    from enginewatch.cli.console import fail
+    from foundation.prometheus import PrometheusClient
+    from slo import compliance as comp
+    from slo.calendar import UNITS, parse_instant
+
+    if period is not None and period not in UNITS:
+        fail(f"invalid --period: {period!r}; use month or week")
+    if not 1 <= count <= comp.MAX_COUNT:
+        fail(f"invalid --count: {count} is outside 1..{comp.MAX_COUNT}")
+    if fmt not in comp.FORMATS:
+        fail(f"invalid --format: {fmt!r}; use {', '.join(comp.FORMATS)}")
+    try:
+        now = parse_instant(at) if at else datetime.now(UTC)
+    except ValueError as exc:
+        fail(f"invalid --at: {exc}")
+    by_id = {s.id: s for s in _load(paths)}
+    if slo not in by_id:
+        fail(f"unknown SLO {slo!r}; known: {', '.join(sorted(by_id))}")
+    spec = by_id[slo]
+    with PrometheusClient(options.url(prometheus, "prometheus", "--prometheus")) as prom:
+        tiers, step = comp.deployed(prom, spec, now)
+        history = comp.history(prom, spec, tiers, step, comp.calendar_for(spec, period), count, now)
+    sys.stdout.write(comp.RENDER[fmt](history))

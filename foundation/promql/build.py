@@ -31,7 +31,7 @@ SCRAPE_LABELS: tuple[str, ...] = (JOB, INSTANCE)
 #: The scrape job of each component, in the Prometheus configuration that `enginewatch up` writes.
 JOBS: dict[Component, str] = {
     "node": c.JOB_NODE, "gateway": c.JOB_GATEWAY, "control_plane": c.JOB_ORCHESTRATOR,
-    "slo_service": c.JOB_SLO_SERVICE,
+    "slo_service": c.JOB_SLO_SERVICE, "chaos": c.JOB_CHAOS,
 }
 # Targets whose labels come from service discovery: node pods, found through file_sd (or Kubernetes SD).
 _DISCOVERED: frozenset[Component] = frozenset({"node"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 
 from exporters import contract as c
 from foundation.promql import Matcher, by
@@ -38,12 +39,31 @@ def budget(slo: SLO) -> Check:
                 found.append(Finding("problem", f"{subject} has spent its whole error budget "
                                                 f"({pct(-s.value)} over)", BUDGET, engine))
             else:
-                level: Level = "problem" if s.value < 0.25 else "ok"
+                low = float(slo.budget.low) if slo.budget.low is not None else 0.25
+                level: Level = "problem" if s.value < low else "ok"
                 found.append(Finding(level, f"{subject} has {pct(s.value)} of its error budget left", BUDGET, engine))
         return found or [Finding("info", f"Prometheus has no budget series for SLO {slo.id} (SLO rules not loaded "
                                          "there, or no traffic yet)", BUDGET)]
 
     return Check(BUDGET, "prometheus", run)
+
+
+BUDGETS = "Error budget left, every SLO of the engine"
+
+
+def budgets(slos: list[SLO]) -> Check:
+    """Every SLO's budget left for the engine (SLOs not split by engine: all their groups), worst first."""
+    def run(ctx: Context) -> list[Finding]:
+        found = []
+        for s in slos:
+            for f in budget(s).run(ctx):
+                if f.level != "info":
+                    found.append(replace(f, check=BUDGETS))
+        order = {"problem": 0, "ok": 1}
+        return sorted(found, key=lambda f: order.get(f.level, 2)) or [
+            Finding("info", "Prometheus has no budget series (SLO rules not loaded there, or no traffic yet)", BUDGETS)]
+
+    return Check(BUDGETS, "prometheus", run)
 
 
 def gateway_error_ratio(slo: SLO) -> Check:

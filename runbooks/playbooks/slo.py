@@ -15,7 +15,7 @@ from runbooks.diagnosis.context import Check
 from runbooks.playbooks.common import DRAIN_NODE, FAILOVER, RESTART_POD, ROLLBACK, SCALE_OUT, SCALE_UP
 from runbooks.playbooks.model import Mitigation, Playbook
 from slo.model import SLO
-from slo.rules import NO_DATA_ALERT
+from slo.rules import BUDGET_EXHAUSTED_ALERT, BUDGET_LOW_ALERT, NO_DATA_ALERT
 from slo.specs.platform import (
     ENGINE_START_THRESHOLD,
     INTERACTIVE_KINDS,
@@ -96,5 +96,33 @@ def _no_data() -> Playbook:
     )
 
 
+_GATE = Mitigation("enginewatch engine upgrade {engine} VERSION --override-budget-gate",
+                   "only for the fix itself (or a security release): the release gate refuses other upgrades "
+                   "while the budget is spent, and the override is recorded in the operation's events")
+
+
+def _budget(alert: str) -> Playbook:
+    slos = [s for s in platform_slos() if s.alerting is not None]
+    exhausted = alert == BUDGET_EXHAUSTED_ALERT
+    return Playbook(
+        alert, "An SLO has spent its error budget." if exhausted else "An SLO is running low on error budget.",
+        meaning=("The SLO's error ratio over its whole period is at or above what the objective allows: the "
+                 "period's error budget is gone (the alert's value is the percentage left, negative when overspent). "
+                 "The alert's `slo` label names the SLO, `engine` the engine." if exhausted else
+                 "Less of the period's error budget is left than the SLO's warning threshold (25% unless its spec "
+                 "says `budget.low_percent`): a slow burn that no burn-rate tier pages for, or the remains of an "
+                 "incident. The alert's `slo` label names the SLO, `engine` the engine."),
+        impact=("The objective is missed for this period. The release gate (`GET /api/v1/slos/{id}/gate` of the SLO "
+                "service) denies upgrades of the engine, so the orchestrator refuses them until the budget recovers "
+                "as old errors leave the period." if exhausted else
+                "Releases still pass the gate, but one more incident of the usual size spends the rest and "
+                "freezes them."),
+        checks=(alerts.active(alert), slo.budgets(slos), fleet.operations, fleet.timeline),
+        mitigations=((ROLLBACK, _GATE) if exhausted else (ROLLBACK,)),
+        kind="slo",
+    )
+
+
 def playbooks() -> list[Playbook]:
-    return [*(_playbook(s) for s in platform_slos() if s.alerting is not None), _no_data()]
+    return [*(_playbook(s) for s in platform_slos() if s.alerting is not None), _no_data(),
+            _budget(BUDGET_EXHAUSTED_ALERT), _budget(BUDGET_LOW_ALERT)]

@@ -7,17 +7,21 @@ tier overrides, the low-traffic guard and the no-data alert are per SLO.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import Field
 
+from slo.calendar import UNITS, Calendar
 from slo.errors import SpecError
+from slo.loaders import _maintenance
 from slo.loaders._schema import Strict, duration, query, validate
 from slo.model import (
     DEFAULT_PERIOD,
     SLO,
     Alerting,
+    BudgetPolicy,
     EventsSLI,
     NoDataPolicy,
     RawSLI,
@@ -72,15 +76,23 @@ class _Alerting(Strict):
     runbook_url: str | None = None
 
 
+class _Budget(Strict):
+    low_percent: float | None = 25  # null: no budget-low alert
+    release_min_percent: float = 0
+
+
 class _SLO(Strict):
     name: str
     objective: float
     description: str = ""
     labels: dict[str, str] = {}
-    period: str | None = None
+    period: str | None = None  # a rolling duration (30d), or month / week (calendar)
+    timezone: str | None = None  # of a calendar period; default UTC
     profile: str | None = None
     sli: _SLI
     alerting: _Alerting = _Alerting()
+    budget: _Budget = _Budget()
+    maintenance: list[_maintenance.Window] = []
 
 
 class _Spec(Strict):
@@ -88,7 +100,9 @@ class _Spec(Strict):
     service: str
     labels: dict[str, str] = {}
     period: str | None = None
+    timezone: str | None = None
     profile: str | None = None
+    maintenance: list[_maintenance.Window] = []  # shared by every SLO of the file
     slos: list[_SLO]
 
 
@@ -97,23 +111,44 @@ def load(doc: dict[str, Any], file: str) -> list[SLO]:
     out = []
     for i, raw in enumerate(spec.slos):
         try:
-            out.append(_to_model(spec, raw, file, f"slos[{i}]").validate())
+            slo = _to_model(spec, raw, file, f"slos[{i}]")
+            slo = replace(slo, maintenance=_maintenance.windows(
+                spec.maintenance, raw.maintenance, slo.sli.group_by, file=file, slo=raw.name, where=f"slos[{i}]"))
+            out.append(slo.validate())
         except SpecError as exc:
             raise exc.located(file=file, slo=raw.name) from None
     return out
 
 
 def _to_model(spec: _Spec, raw: _SLO, file: str, where: str) -> SLO:
-    period_text = raw.period or spec.period
-    period = duration(period_text, file=file, slo=raw.name, field=f"{where}.period") if period_text \
-        else DEFAULT_PERIOD
+    period, calendar = _period(raw.period or spec.period, raw.timezone or spec.timezone, file, raw.name, where)
     try:
         objective = percent_to_objective(raw.objective)
     except ValueError as exc:
         raise SpecError(str(exc), field=f"{where}.objective") from None
     return SLO(service=spec.service, name=raw.name, objective=objective, sli=_sli(raw, file, where),
-               description=raw.description, period=period, profile=raw.profile or spec.profile,
-               labels={**spec.labels, **raw.labels}, alerting=_alerting(raw, file, where), source=file)
+               description=raw.description, period=period, calendar=calendar, profile=raw.profile or spec.profile,
+               labels={**spec.labels, **raw.labels}, alerting=_alerting(raw, file, where), source=file,
+               budget=_budget(raw.budget))
+
+
+def _budget(b: _Budget) -> BudgetPolicy:
+    low = None if b.low_percent is None else Fraction(str(b.low_percent)) / 100
+    return BudgetPolicy(low=low, release_min=Fraction(str(b.release_min_percent)) / 100)
+
+
+def _period(text: str | None, tz: str | None, file: str, slo: str, where: str) -> tuple[int, Calendar | None]:
+    """(period seconds, calendar): ``month``/``week`` are calendar periods of their nominal length."""
+    if text in UNITS:
+        try:
+            cal = Calendar(text, tz or "UTC")  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise SpecError(str(exc), file=file, slo=slo, field=f"{where}.timezone") from None
+        return cal.nominal, cal
+    if tz is not None:
+        raise SpecError("a timezone needs a calendar period (period: month or week)", file=file, slo=slo,
+                        field=f"{where}.timezone")
+    return (duration(text, file=file, slo=slo, field=f"{where}.period") if text else DEFAULT_PERIOD), None
 
 
 def _sli(raw: _SLO, file: str, where: str) -> EventsSLI | RawSLI:
@@ -201,11 +236,21 @@ def render(slos: list[SLO]) -> list[dict[str, Any]]:
             item["description"] = slo.description
         if slo.labels:
             item["labels"] = dict(slo.labels)
-        if slo.period != DEFAULT_PERIOD:
+        if slo.calendar:
+            item["period"] = slo.calendar.unit
+            if slo.calendar.timezone != "UTC":
+                item["timezone"] = slo.calendar.timezone
+        elif slo.period != DEFAULT_PERIOD:
             item["period"] = format_duration(slo.period)
         if slo.profile:
             item["profile"] = slo.profile
         item["sli"] = sli
+        if slo.maintenance:
+            item["maintenance"] = [_maintenance.render(w) for w in slo.maintenance]
+        if slo.budget != BudgetPolicy():
+            low = slo.budget.low
+            item["budget"] = {"low_percent": None if low is None else _pct(low),
+                              "release_min_percent": _pct(slo.budget.release_min)}
         a = slo.alerting
         if a is None:
             item["alerting"] = {"disable": True}

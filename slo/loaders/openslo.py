@@ -2,18 +2,21 @@
 ``openslo/v1alpha`` SLOs.
 
 Supported: ratio metrics (good/bad over total) from Prometheus, Occurrences budgeting, one rolling
-time window, burn-rate alert conditions. Everything else is refused by name: Timeslices budgeting,
-calendar windows, threshold and raw metrics, other metric sources, composite objectives.
+time window or a calendar month (1M) or ISO week (1w) in any timezone, burn-rate alert conditions.
+Everything else is refused by name: Timeslices budgeting, calendars anchored off a month or week
+start, threshold and raw metrics, other metric sources, composite objectives.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
 from foundation.durations import parse_seconds
+from slo.calendar import Calendar, zone
 from slo.errors import NotSupportedError, SpecError
 from slo.model import SLO, Alerting, EventsSLI, NoDataPolicy, Severity, Tier, ratio_to_objective
 from slo.promql import Query, parse_counter_expression, parse_window_template
@@ -82,7 +85,7 @@ def _slug(text: str) -> str:
 def _v1alpha(obj: dict[str, Any], file: str) -> list[SLO]:
     name = _get(obj, "metadata", file=file, slo=None, path="")["name"]
     spec = _get(obj, "spec", file=file, slo=name, path="")
-    period = _alpha_window(spec, file, name)
+    period, calendar = _alpha_window(spec, file, name)
     method = spec.get("budgetingMethod", "Occurrences")
     if method != "Occurrences":
         raise NotSupportedError(f"budgetingMethod {method} is not supported (only Occurrences)", file=file,
@@ -96,22 +99,79 @@ def _v1alpha(obj: dict[str, Any], file: str) -> list[SLO]:
         slo = SLO(service=_get(spec, "service", file=file, slo=name, path="spec", kind=str),
                   name=f"{name}-{i}", objective=_objective(objective, file, name, path),
                   sli=EventsSLI(total=total, good=good, group_by=by_g or by_t or ()),
-                  description=spec.get("description", ""), period=period, source=file)
+                  description=spec.get("description", ""), period=period, calendar=calendar, source=file)
         out.append(slo.validate())
     return out
 
 
-def _alpha_window(spec: dict[str, Any], file: str, name: str) -> int:
+def _alpha_window(spec: dict[str, Any], file: str, name: str) -> tuple[int, Calendar | None]:
     windows = spec.get("timeWindows") or [{"count": 30, "unit": "Day"}]
     window = windows[0]
-    if len(windows) != 1 or window.get("isRolling") is False or window.get("calendar"):
-        raise NotSupportedError("calendar time windows are not supported (only one rolling window)",
-                                file=file, slo=name, field="spec.timeWindows")
+    if len(windows) != 1:
+        raise NotSupportedError("more than one time window is not supported", file=file, slo=name,
+                                field="spec.timeWindows")
+    if window.get("isRolling") is False or window.get("calendar"):
+        # v1alpha says count and unit where v1 says duration: 1 Month is v1's 1M.
+        unit = {"Month": "M", "Week": "w", "Day": "d"}.get(str(window.get("unit")), "?")
+        as_v1 = {**window, "duration": f"{window.get('count')}{unit}"}
+        if (why := calendar_problem(as_v1)) is not None:
+            raise NotSupportedError(f"calendar time window not supported: {why}", file=file, slo=name,
+                                    field="spec.timeWindows[0]")
+        calendar = window_calendar(as_v1)
+        assert calendar is not None
+        return calendar.nominal, calendar
     units = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400, "Week": 7 * 86400}
     if window.get("unit") not in units:
         raise NotSupportedError(f"time window unit {window.get('unit')!r} is not supported", file=file,
                                 slo=name, field="spec.timeWindows[0].unit")
-    return int(window["count"]) * units[window["unit"]]
+    return int(window["count"]) * units[window["unit"]], None
+
+
+_CALENDAR_DURATIONS = {"1M": "month", "1w": "week", "7d": "week"}
+
+
+def window_calendar(window: dict[str, Any]) -> Calendar | None:
+    """The calendar of a timeWindow that is not rolling (None for a rolling one); ValueError if unsupported."""
+    if window.get("isRolling") is True and not window.get("calendar"):
+        return None
+    why = calendar_problem(window)
+    if why is not None:
+        raise ValueError(why)
+    cal = window.get("calendar") or {}
+    return Calendar(_CALENDAR_DURATIONS[str(window.get("duration"))],  # type: ignore[arg-type]
+                    str(cal.get("timeZone") or "UTC"))
+
+
+def calendar_problem(window: dict[str, Any]) -> str | None:
+    """Why a calendar timeWindow cannot be one of our calendar periods, or None when it can.
+
+    Ours are months and ISO weeks starting at local midnight; OpenSLO's ``startTime`` may only
+    restate that (the 1st of a month, a Monday), because a period anchored elsewhere is another
+    calendar than the one Prometheus ranges are cut by here.
+    """
+    duration = str(window.get("duration"))
+    unit = _CALENDAR_DURATIONS.get(duration)
+    if unit is None:
+        return f"of duration {duration} (only 1M, a calendar month, and 1w, an ISO week)"
+    cal = window.get("calendar") or {}
+    tz = str(cal.get("timeZone") or "UTC")
+    try:
+        zone(tz)
+    except ValueError as exc:
+        return str(exc)
+    start = cal.get("startTime")
+    if start is None:
+        return None
+    try:
+        at = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+    except ValueError:
+        return f"with startTime {start!r}, which is not a date and time (2022-01-01 00:00:00)"
+    midnight = (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0)
+    aligned = midnight and (at.day == 1 if unit == "month" else at.weekday() == 0)
+    if not aligned:
+        first = "the 1st of a month" if unit == "month" else "a Monday (ISO weeks)"
+        return f"starting at {at:%Y-%m-%d %H:%M:%S} {tz}: only periods starting at 00:00 on {first} are supported"
+    return None
 
 
 def _alpha_query(ratio: dict[str, Any], key: str, file: str, slo: str, path: str) -> tuple[Query, Any]:
@@ -162,8 +222,9 @@ def _v1(obj: dict[str, Any], file: str, objects: Objects) -> list[SLO]:
     windows = spec.get("timeWindow") or []
     if len(windows) != 1:
         problems.append("a timeWindow list without exactly one window")
-    elif windows[0].get("isRolling") is not True or windows[0].get("calendar"):
-        problems.append("calendar-aligned timeWindow (isRolling: false)")
+    elif ((windows[0].get("isRolling") is not True or windows[0].get("calendar"))
+          and (why := calendar_problem(windows[0])) is not None):
+        problems.append(f"calendar-aligned timeWindow (isRolling: false) {why}")
     objectives = spec.get("objectives") or []
     for i, o in enumerate(objectives):
         for key in ("timeSliceTarget", "timeSliceWindow", "compositeWeight"):
@@ -178,7 +239,8 @@ def _v1(obj: dict[str, Any], file: str, objects: Objects) -> list[SLO]:
     if problems:
         raise NotSupportedError("not supported: " + "; ".join(dict.fromkeys(problems)), file=file, slo=name)
     try:
-        period = parse_seconds(windows[0].get("duration", ""))
+        calendar = window_calendar(windows[0])
+        period = calendar.nominal if calendar else parse_seconds(windows[0].get("duration", ""))
     except ValueError as exc:
         raise SpecError(str(exc), file=file, slo=name, field="spec.timeWindow[0].duration") from None
     counter = ratio.get("counter", True)
@@ -192,7 +254,7 @@ def _v1(obj: dict[str, Any], file: str, objects: Objects) -> list[SLO]:
         slo_name = name if len(objectives) == 1 else f"{name}-{_slug(o.get('displayName') or str(i))}"
         slo = SLO(service=_get(spec, "service", file=file, slo=name, path="spec", kind=str), name=slo_name,
                   objective=_objective(o, file, name, f"spec.objectives[{i}]"), sli=sli,
-                  description=spec.get("description", ""), period=period,
+                  description=spec.get("description", ""), period=period, calendar=calendar,
                   labels=_labels(meta.get("labels") or {}), alerting=alerting, source=file)
         out.append(slo.validate())
     return out
@@ -253,7 +315,8 @@ def _alerting(spec: dict[str, Any], file: str, slo: str, objects: Objects) -> Al
 
 
 def _period_of(spec: dict[str, Any]) -> int:
-    return parse_seconds(spec["timeWindow"][0]["duration"])
+    calendar = window_calendar(spec["timeWindow"][0])
+    return calendar.nominal if calendar else parse_seconds(spec["timeWindow"][0]["duration"])
 
 
 def _tier(cond: dict[str, Any], file: str, slo: str, path: str, period: int) -> Tier:

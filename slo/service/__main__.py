@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", choices=sorted(PROFILES),
                    help="Evaluate every SLO under this window profile (default: the profile named by the rules "
                         "in Prometheus, slo:info, else each SLO's own).")
+    p.add_argument("--alertmanager", metavar="URL",
+                   help="Alertmanager base URL: maintenance windows create and expire their silences there.")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p.parse_args(argv)
 
@@ -53,7 +55,7 @@ async def serve(config: uvicorn.Config, port_file: Path | None, port: int) -> No
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = ServiceConfig(prometheus=args.prometheus, prometheus_file=args.prometheus_file, specs=args.specs,
-                           profile=args.profile)
+                           profile=args.profile, alertmanager=args.alertmanager)
     try:
         slos = load_slos(config)
     except SpecError as exc:

@@ -21,7 +21,7 @@ from slo import rules
 from slo.errors import SpecError
 from slo.loaders import load_paths
 from slo.model import SLO
-from slo.service import replay, views
+from slo.service import compliance_api, gate, maintenance, replay, views
 from slo.service.html import esc, layout
 from slo.service.live import LiveSource
 from slo.service.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
@@ -30,6 +30,7 @@ from slo.service.models import (
     BacktestResult,
     BudgetHistory,
     ErrorBody,
+    GateDecision,
     HistorySeries,
     SLODetail,
     SLOList,
@@ -41,6 +42,8 @@ from slo.specs import platform_slos
 API = "/api/v1"
 ERRORS = {404: {"model": ErrorBody, "description": "Unknown SLO; the known ones are listed."},
           503: {"model": ErrorBody, "description": "Prometheus did not answer; its error is in data_source."}}
+EngineArg = Annotated[str | None, Query(description="Only this engine's group of SLOs split by engine.",
+                                        examples=["sales"])]
 BAD = {400: {"model": ErrorBody, "description": "The request cannot be answered as asked."},
        422: {"model": ErrorBody, "description": "The request does not match the schema."}}
 
@@ -51,6 +54,7 @@ class ServiceConfig:
     prometheus_file: Path | None = None  # re-read at every request
     specs: list[Path] = field(default_factory=list)  # empty: the platform's SLOs
     profile: str | None = None  # None: the profile the rules in Prometheus were generated for
+    alertmanager: str | None = None  # where maintenance windows create their silences; None: no silences
 
 
 def load_slos(config: ServiceConfig) -> list[SLO]:
@@ -88,6 +92,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         source.close()
+        windows.close()
 
     app = FastAPI(
         title="enginewatch SLO service", version="1", lifespan=lifespan,
@@ -151,6 +156,19 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
                              step=burn.step, series=[HistorySeries(labels=s.labels, points=s.points)
                                                      for s in burn.series])
 
+    @app.get(f"{API}/slos/{{name}}/gate", response_model=GateDecision, responses=ERRORS, tags=["gate"])
+    def get_gate(name: str, engine: EngineArg = None) -> GateDecision:
+        """The error-budget policy for one SLO: may a release proceed? Denied when a group's budget left is at
+        or below the SLO's release threshold (``budget.release_min_percent``, 0 by default); 200 either way."""
+        return GateDecision.of(gate.gate(source, slo=name, engine=engine))
+
+    @app.get(f"{API}/gate", response_model=GateDecision, responses={503: ERRORS[503]}, tags=["gate"])
+    def get_release_gate(engine: EngineArg = None) -> GateDecision:
+        """The error-budget policy over every SLO that covers the engine (SLOs split by engine: its group; SLOs
+        that are not: all their groups), or over every SLO without ``engine``. What the orchestrator asks
+        before an upgrade."""
+        return GateDecision.of(gate.gate(source, engine=engine))
+
     @app.post(f"{API}/backtest", response_model=BacktestResult, responses={**ERRORS, **BAD}, tags=["backtest"])
     def backtest(request: BacktestRequest) -> BacktestResult:
         """Replay an alert policy on history and score each tier: alerts, precision, recall, detection and
@@ -173,6 +191,8 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
         text = (await request.body()).decode("utf-8", errors="replace")
         body = BacktestRequest(slo=slo, policy=policy, compare=compare, csv=text)
         return await run_in_threadpool(replay.run, body, source)
+
+    compliance_api.register(app, source, API, {**ERRORS, **BAD})
 
     # --- pages ---------------------------------------------------------------------------------------
 
@@ -219,6 +239,7 @@ def create_app(config: ServiceConfig, slos: list[SLO] | None = None) -> FastAPI:
         # Liveness only: a Prometheus outage is reported by the API, it does not make us unhealthy.
         return {"status": "ok"}
 
+    windows = maintenance.install(app, source.slos, config.alertmanager, metrics.registry)
     app.state.source = source
     app.state.metrics = metrics
     return app

@@ -114,18 +114,19 @@ class LiveSource:
 
     # --- state ---------------------------------------------------------------------------------------
 
-    def states(self) -> list[SLOState]:
+    def states(self, at: float | None = None) -> list[SLOState]:
+        """Every SLO's state, evaluated at ``at`` (unix seconds; default Prometheus's now)."""
         deployed = self.deployed_profiles()
-        futures = [self._pool.submit(self._state, self.resolve(slo, deployed)) for slo in self.slos]
+        futures = [self._pool.submit(self._state, self.resolve(slo, deployed), at) for slo in self.slos]
         return [f.result() for f in futures]
 
-    def state(self, name: str) -> SLOState:
+    def state(self, name: str, at: float | None = None) -> SLOState:
         slo = self.spec(name)
-        return self._state(self.resolve(slo, self.deployed_profiles()))
+        return self._state(self.resolve(slo, self.deployed_profiles()), at)
 
-    def _state(self, r: Resolved) -> SLOState:
+    def _state(self, r: Resolved, at: float | None = None) -> SLOState:
         # Fails with PrometheusUnavailable, whose message the API and the page show.
-        report = self.call(lambda c: evaluate.evaluate(r.slo, c, r.profile))
+        report = self.call(lambda c: evaluate.evaluate(r.slo, c, r.profile, at))
         tiers = r.tiers
         groups = [_group(r.slo, tiers, g) for g in report.groups]
         # No series at all is still one row on the page and in the API: the SLO, with no data.

@@ -6,12 +6,13 @@ for it. Ratios are 0–1, durations are seconds, windows are also given in Prome
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foundation.durations import format_duration
+from slo.service.gate import GroupCheck, Verdict
 from slo.service.source import GroupState, SLOState, TierState, WindowState
 
 
@@ -196,3 +197,40 @@ class BacktestResult(BaseModel):
     intervals: int
     incidents: int = Field(description="Incidents found in the history (spans that spent ≥1% of the budget).")
     tiers: list[TierScore]
+
+
+# --- release gate ------------------------------------------------------------------------------------
+
+class GateCheck(BaseModel):
+    slo: str
+    labels: dict[str, str] = Field(description="The group's labels (e.g. the engine); empty: ungrouped SLO.")
+    budget_remaining: float | None = Field(description="Share of the period's budget left; null: no data.")
+    threshold: float = Field(description="The policy: releases need more budget left than this share.")
+    allow: bool
+    reason: str
+
+    @classmethod
+    def of(cls, c: GroupCheck) -> GateCheck:
+        return cls(slo=c.slo, labels=c.labels, budget_remaining=c.budget_remaining, threshold=c.threshold,
+                   allow=c.allow, reason=c.reason)
+
+
+class GateDecision(BaseModel):
+    allow: bool = Field(description="Whether a release may proceed.")
+    decision: Literal["allow", "deny"]
+    reason: str = Field(description="One sentence naming the SLO (and engine) that decided, and its budget.")
+    slo: str | None = Field(description="The SLO asked about; null: every SLO covering the engine.")
+    engine: str | None
+    budget_remaining: float | None = Field(description="The deciding group's budget left; null: no data.")
+    threshold: float | None = Field(description="The deciding group's policy threshold.")
+    evaluated_at: datetime = Field(description="The time the budgets were read from Prometheus at.")
+    checks: list[GateCheck] = Field(description="Every group the gate looked at.")
+
+    @classmethod
+    def of(cls, v: Verdict) -> GateDecision:
+        d = v.deciding
+        return cls(allow=v.allow, decision="allow" if v.allow else "deny", reason=v.reason, slo=v.slo,
+                   engine=v.engine, budget_remaining=d.budget_remaining if d else None,
+                   threshold=d.threshold if d else None,
+                   evaluated_at=datetime.fromtimestamp(v.evaluated_at, tz=UTC),
+                   checks=[GateCheck.of(c) for c in v.checks])
