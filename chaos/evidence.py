@@ -214,14 +214,14 @@ class AlertWatcher:
                            if (e["active_at"] if e["active_at"] is not None else e["first_seen"]) < before})
 
 
-#: Prometheus' own series of active alerts, one sample per evaluation while an alert is firing.
-FIRING_ALERTS = Selector("ALERTS", (Matcher("alertstate", "=", "firing"),))
+#: Prometheus' own series of active alerts, one sample per evaluation while an alert is pending or firing.
+ACTIVE_ALERTS = Selector("ALERTS", (Matcher("alertstate", "=~", "firing|pending"),))
 AlertSamples = list[tuple[dict[str, str], list[float]]]
 
 
 def firing_alerts(prometheus_url: str | None, start: float, end: float,
                   lookback_s: float = 10.0) -> tuple[AlertSamples, frozenset[str], float] | None:
-    """Every ``ALERTS{alertstate="firing"}`` series' sample times in ``[start - lookback_s, end)``, the
+    """Every ``ALERTS`` series' (firing and pending) sample times in ``[start - lookback_s, end)``, the
     dead man's switch rules (``vector(1)``: firing by design), and the evaluation interval the samples
     show; None when Prometheus cannot be asked. The look-back tells an alert that starts firing in the
     window from one that was firing already."""
@@ -229,7 +229,7 @@ def firing_alerts(prometheus_url: str | None, start: float, end: float,
         return None
     try:
         with PrometheusClient(prometheus_url, timeout=5) as prom:
-            found = prom.samples(FIRING_ALERTS.promql(), end - start + lookback_s, end)
+            found = prom.samples(ACTIVE_ALERTS.promql(), end - start + lookback_s, end)
             switches = frozenset(r.name for r in prom.rules()
                                  if r.type == "alerting" and r.query.replace(" ", "") == "vector(1)")
     except PrometheusUnavailable:

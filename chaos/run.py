@@ -27,7 +27,6 @@ from chaos.experiment import PARAMETERS, POD_FAULT_ACTIONS, Experiment, Experime
 from chaos.fault import Fault
 from chaos.hypothesis import Observation, evaluate
 from chaos.journal import Journal
-from chaos.quiet import wait_quiet
 from chaos.rollback import run_rollbacks
 from chaos.verdicts import PrometheusBudget, local_page_detection, reconcile
 from chaos.verdicts.alerts import DetectionBudget
@@ -228,9 +227,6 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
         journal.notes.append(str(e))
         journal.write(out_dir / "journal.json")
         return journal
-    unsettled = wait_quiet(platform.prometheus_url, say=say)
-    if unsettled:
-        journal.notes.append(unsettled)
     unannounced = announced()
     if unannounced:
         journal.notes.append(unannounced)

@@ -367,3 +367,25 @@ def test_an_expected_alert_detects_only_the_faults_it_names() -> None:
     v = impact_verdict(slow_node_ledger(), [], [rep(0, 10.0, lifted=20.0, action="throttle_cpu")], alerts=alerts,
                        expected=want, t0=T0, t1=T0 + 25)
     assert v.figures.time_to_detect_s == pytest.approx(6.0)
+
+
+def pending(name: str, *times: float, **labels: str) -> tuple[dict[str, str], list[float]]:
+    return {"alertname": name, "alertstate": "pending", **labels}, [T0 + t for t in times]
+
+
+def test_an_alert_pending_since_before_the_load_is_carried_over_not_a_false_page() -> None:
+    # The previous experiment's hang left a latency outlier pending; its `for` ends 0.8 s into this
+    # steady state. What ran before caused it.
+    outlier = {"engine": "sales", "pod": "sales-c2-n1", "severity": "warning"}
+    series = [pending("EngineNodeLatencyOutlier", -3.0, -2.0, -1.0, 0.0, **outlier),
+              alert("EngineNodeLatencyOutlier", 0.8, 1.8, 2.8, **outlier)]
+    v = steady_state_verdict(series, T0 + 0.5, T0 + 4.0)
+    assert v.passed and v.figures.carried_over == ("EngineNodeLatencyOutlier",)
+    # Pending only from inside the window: its condition began under this load, a false page.
+    late = [pending("EngineNodeLatencyOutlier", 1.0, 2.0, **outlier), alert("EngineNodeLatencyOutlier", 3.0, **outlier)]
+    assert [p.name for p in steady_state_verdict(late, T0 + 0.5, T0 + 4.0).figures.false_pages] == [
+        "EngineNodeLatencyOutlier"]
+    # Pending before, resolved, then pending again and firing: the second episode is this window's.
+    again = [pending("EngineNodeLatencyOutlier", -1.0, 0.0, 3.0, **outlier),
+             alert("EngineNodeLatencyOutlier", 3.6, **outlier)]
+    assert not steady_state_verdict(again, T0 + 0.5, T0 + 4.0).passed

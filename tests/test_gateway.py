@@ -302,11 +302,15 @@ def test_admin_api_requires_the_token(fleet: Fleet) -> None:
 
 
 def test_active_cluster_switch_is_atomic_and_a_newer_file_wins(fleet: Fleet, restore: None) -> None:
-    pool, load = _in_background(run_load, fleet, "SELECT 1", 3, 3.0, 600)
+    # Stopped a second after the switch, not by count: on a fast machine a count runs out before it.
+    stop = threading.Event()
+    pool, load = _in_background(run_load, fleet, "SELECT 1", 3, 10.0, 20_000, stop)
     with pool:
         time.sleep(1.0)
         r = fleet.admin("POST", f"/admin/engines/{ENGINE}/active-clusters", {"clusters": ["c2"]})
         switched = time.monotonic()
+        time.sleep(1.0)
+        stop.set()
         answers = load.result()
     assert r.status_code == 200, r.text
     assert r.json()["active_clusters"] == ["c2"] and r.json()["previous"] == ["c1", "c2"]

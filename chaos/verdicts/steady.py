@@ -1,12 +1,13 @@
 """Steady state: no alert may fire under load before the first fault. One that does is a false page —
 on-call woken by a healthy platform — and the experiment fails, whatever its faults proved.
 
-The evidence is Prometheus' own ``ALERTS{alertstate="firing"}`` series, sampled at every rule
+The evidence is Prometheus' own ``ALERTS`` series, firing and pending, sampled at every rule
 evaluation, over the window from the start of the load to the first fault (plus a look-back, to tell
 an alert that starts firing in the window from one still firing from before it). An alert firing
-since before the window is reported as carried over, not judged: it started before this experiment's
-steady state (an earlier experiment's fault, say), and the runner already notes alerts firing when
-the load starts. Exempt: alerts the experiment declares as background (``hypothesis.alerts.background``)
+since before the window, or pending since before it and firing in it without a break (its ``for``
+began counting before the load), is reported as carried over, not judged: it started before this
+experiment's steady state (an earlier experiment's fault, say), and the runner already notes alerts
+firing when the load starts. Exempt: alerts the experiment declares as background (``hypothesis.alerts.background``)
 and dead man's switches (a rule whose expression is ``vector(1)``, the Watchdog convention), which
 fire by design.
 """
@@ -73,18 +74,43 @@ def firing_starts(timestamps: Sequence[float], interval_s: float) -> list[float]
     return [t for i, t in enumerate(ts) if i == 0 or t - ts[i - 1] > gap]
 
 
+def _pending_since_before(pending: Sequence[float], start: float, fired: float, interval_s: float) -> bool:
+    """The alert was pending before ``start`` and stayed pending until it fired at ``fired``."""
+    run = [t for t in pending if t < fired]
+    if not run or run[0] >= start:
+        return False
+    gap = GAP_INTERVALS * interval_s
+    last_before = max(t for t in run if t < start)
+    chain = [last_before] + [t for t in run if t >= start] + [fired]
+    return all(b - a <= gap for a, b in zip(chain, chain[1:], strict=False))
+
+
 def steady_state_verdict(series: Sequence[tuple[Mapping[str, str], Sequence[float]]], start: float, end: float, *,
                          background: Sequence[ExpectedAlert] = (), always_firing: Collection[str] = (),
                          interval_s: float = 1.0, watched: bool = True) -> Verdict:
-    """``series``: (labels, sample times) of each ``ALERTS{alertstate="firing"}`` series, from a
-    look-back before ``start`` up to ``end``."""
+    """``series``: (labels, sample times) of each ``ALERTS`` series, firing and pending (told apart by
+    their ``alertstate`` label; one without it is firing), from a look-back before ``start`` up to
+    ``end``. An alert pending since before ``start`` that fires inside the window is carried over."""
     pages: list[FalsePage] = []
     exempt: set[str] = set()
     carried: set[str] = set()
-    for labels, times in series:
-        labels = {k: v for k, v in labels.items() if k not in ("alertstate", "__name__")}
+    pending: dict[tuple[tuple[str, str], ...], list[float]] = {}
+    firing: list[tuple[dict[str, str], Sequence[float]]] = []
+    for raw, times in series:
+        labels = {k: v for k, v in raw.items() if k not in ("alertstate", "__name__")}
+        if raw.get("alertstate") == "pending":
+            pending[tuple(sorted(labels.items()))] = sorted(times)
+        else:
+            firing.append((labels, times))
+    for labels, times in firing:
         name = labels.get("alertname", "")
-        inside = [t for t in firing_starts(times, interval_s) if start <= t < end]
+        starts = firing_starts(times, interval_s)
+        inside = [t for t in starts if start <= t < end]
+        if inside and inside[0] == starts[0] and _pending_since_before(
+                pending.get(tuple(sorted(labels.items())), []), start, inside[0], interval_s):
+            # Its condition held before the load began: what ran before caused it, not this steady state.
+            inside = inside[1:]
+            carried.add(name)
         if any(t < start for t in times) and any(t >= start for t in times) and not inside:
             carried.add(name)
         if not inside:
