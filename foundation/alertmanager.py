@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 
 class AlertmanagerUnavailable(RuntimeError):
     def __init__(self, url: str, message: str, status: int | None = None) -> None:
@@ -60,32 +62,19 @@ def _rfc3339(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(HttpClient):
     def __init__(self, url: str, timeout: float = 5.0, client: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = client or httpx.Client(timeout=timeout)
+        super().__init__(url, timeout, client)
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> AlertmanagerClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return AlertmanagerUnavailable(self.url, reason)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self._call("GET", path, params=params)
 
     def _call(self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None,
               expect_json: bool = True) -> Any:
-        try:
-            r = self._client.request(method, f"{self.url}{path}", params=params, json=body)
-        except httpx.TimeoutException:
-            raise AlertmanagerUnavailable(self.url, f"no answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise AlertmanagerUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send(method, path, params=params, json=body)
         if r.status_code != 200:
             raise AlertmanagerUnavailable(self.url, f"HTTP {r.status_code} for {path}: {r.text[:200]}", r.status_code)
         if not expect_json:

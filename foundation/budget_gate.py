@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 TIMEOUT_S = 10.0  # the orchestrator asks while it holds the engine's operation lock: bounded, not short
 
 
@@ -30,30 +32,16 @@ class GateAnswer:
     body: dict[str, Any]  # the service's whole answer: budget, threshold, evaluated_at, checks
 
 
-class BudgetGateClient:
+class BudgetGateClient(HttpClient):
     def __init__(self, url: str, timeout: float = TIMEOUT_S, client: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = client or httpx.Client()
+        super().__init__(url, timeout, client)
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> BudgetGateClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return GateUnavailable(self.url, reason)
 
     def check(self, engine: str | None = None) -> GateAnswer:
         """The verdict over every SLO that covers ``engine`` (every SLO when None)."""
-        where = f"{self.url}/api/v1/gate"
-        try:
-            r = self._client.get(where, params={"engine": engine} if engine else None, timeout=self.timeout)
-        except httpx.TimeoutException:
-            raise GateUnavailable(self.url, f"no answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise GateUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send("GET", "/api/v1/gate", params={"engine": engine} if engine else None)
         try:
             body = r.json()
         except ValueError:

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 READ_TIMEOUT_S = 10.0
 #: The gateway asks every node, and each node waits up to 5 s for a killed query to end.
 KILL_TIMEOUT_S = 20.0
@@ -36,30 +38,18 @@ class GatewayRefused(GatewayAPIError):
         super().__init__(message)
 
 
-class GatewayAdminClient:
+class GatewayAdminClient(HttpClient):
     def __init__(self, url: str, token: str, client: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, READ_TIMEOUT_S, client, trust_env=False)
         self.token = token
-        self._client = client or httpx.Client(trust_env=False)  # loopback: no proxy from the environment
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> GatewayAdminClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return GatewayUnavailable(self.url, reason)
 
     def _request(self, method: str, path: str, params: dict[str, str] | None = None,
                  timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
-        try:
-            r = self._client.request(method, f"{self.url}{path}", params=params, timeout=timeout,
-                                     headers={"Authorization": f"Bearer {self.token}"})
-        except httpx.TimeoutException:
-            raise GatewayUnavailable(self.url, f"no answer within {timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise GatewayUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send(method, path, params=params, timeout=timeout,
+                       headers={"Authorization": f"Bearer {self.token}"})
         try:
             body = r.json()
         except ValueError:

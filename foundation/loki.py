@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 READ_TIMEOUT_S = 10.0
 PUSH_TIMEOUT_S = 5.0
 
@@ -79,28 +81,15 @@ def logql(stream: Mapping[str, str], contains: Sequence[str] = (), **fields: str
     return query
 
 
-class LokiClient:
+class LokiClient(HttpClient):
     def __init__(self, url: str, client: httpx.Client | None = None, timeout: float = READ_TIMEOUT_S) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = client or httpx.Client(trust_env=False)
+        super().__init__(url, timeout, client, trust_env=False)
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> LokiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return LokiUnavailable(self.url, reason)
 
     def _request(self, method: str, path: str, timeout: float, **kw: Any) -> httpx.Response:
-        try:
-            r = self._client.request(method, f"{self.url}{path}", timeout=timeout, **kw)
-        except httpx.TimeoutException:
-            raise LokiUnavailable(self.url, f"no answer within {timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise LokiUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send(method, path, timeout=timeout, **kw)
         if r.status_code >= 400:
             raise LokiRefused(r.status_code, f"loki answered {r.status_code}: {r.text.strip()[:300]}")
         return r

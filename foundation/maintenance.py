@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 PATH = "/api/v1/maintenance"
 TIMEOUT_S = 10.0
 
@@ -34,28 +36,15 @@ class MaintenanceRefused(MaintenanceAPIError):
         super().__init__(f"SLO service at {url} refused (HTTP {status}): {error}")
 
 
-class MaintenanceClient:
+class MaintenanceClient(HttpClient):
     def __init__(self, url: str, timeout: float = TIMEOUT_S, client: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = client or httpx.Client(timeout=timeout)
+        super().__init__(url, timeout, client)
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> MaintenanceClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return MaintenanceUnavailable(self.url, reason)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            r = self._client.request(method, f"{self.url}{path}", json=body)
-        except httpx.TimeoutException:
-            raise MaintenanceUnavailable(self.url, f"no answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise MaintenanceUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send(method, path, json=body)
         try:
             data = r.json()
         except ValueError:

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 READ_TIMEOUT_S = 10.0
 #: Mutations answer when the operation is over: an upgrade waits for green clusters and a drain.
 MUTATION_TIMEOUT_S = 600.0
@@ -41,33 +43,20 @@ class OrchestratorRefused(OrchestratorAPIError):
         super().__init__(message)
 
 
-class OrchestratorClient:
+class OrchestratorClient(HttpClient):
     def __init__(self, url: str, token: str | None = None, client: httpx.Client | None = None,
                  mutation_timeout: float = MUTATION_TIMEOUT_S) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, READ_TIMEOUT_S, client)
         self.token = token
         self.mutation_timeout = mutation_timeout
-        self._client = client or httpx.Client()
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> OrchestratorClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return OrchestratorUnavailable(self.url, reason)
 
     def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                  timeout: float = READ_TIMEOUT_S) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token and method != "GET" else {}
-        try:
-            r = self._client.request(method, f"{self.url}{path}", json=json, params=params, headers=headers,
-                                     timeout=timeout)
-        except httpx.TimeoutException:
-            raise OrchestratorUnavailable(self.url, f"no answer within {timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise OrchestratorUnavailable(self.url, f"cannot connect ({e})") from None
+        r = self._send(method, path, json=json, params=params, headers=headers, timeout=timeout)
         try:
             body = r.json()
         except ValueError:

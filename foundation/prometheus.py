@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from foundation.http import HttpClient
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -118,34 +120,21 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class PrometheusClient:
+class PrometheusClient(HttpClient):
     def __init__(self, url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = client or httpx.Client(timeout=timeout)
+        super().__init__(url, timeout, client)
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> PrometheusClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _unavailable(self, reason: str) -> Exception:
+        return PrometheusUnavailable(self.url, "connection", reason)
 
     # --- transport -----------------------------------------------------------------------------------
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        try:
-            if params and len(params.get("query", "")) > _MAX_GET_QUERY:
-                # The query endpoints take the same parameters form-encoded in a POST body.
-                r = self._client.post(f"{self.url}{path}", data=params)
-            else:
-                r = self._client.get(f"{self.url}{path}", params=params)
-        except httpx.TimeoutException:
-            raise PrometheusUnavailable(self.url, "connection", f"no answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
-            raise PrometheusUnavailable(self.url, "connection", f"cannot connect ({e})") from None
+        if params and len(params.get("query", "")) > _MAX_GET_QUERY:
+            # The query endpoints take the same parameters form-encoded in a POST body.
+            r = self._send("POST", path, data=params)
+        else:
+            r = self._send("GET", path, params=params)
         try:
             body = r.json()
         except ValueError:

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,7 +37,15 @@ HEAVY_SCAN = "SELECT sum(l_extendedprice * r) FROM lineitem, range(1, 200) t(r)"
 BURST = 10  # > the 8 query slots of analytics (type S: 2 slots x 2 nodes x 2 clusters)
 
 
-STACK: list[str] = ["", "", ""]
+
+@dataclass(frozen=True)
+class Sources:
+    """What on-call's diagnoses read: the orchestrator, the stack's log store (pods' error lines) and the
+    gateway's admin API (running queries)."""
+
+    orch: OrchestratorClient
+    loki: LokiClient
+    gateway: GatewayAdminClient
 
 @pytest.fixture(scope="module")
 def prom(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusClient]:
@@ -53,27 +62,23 @@ def prom(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prome
 
 
 @pytest.fixture(scope="module")
-def orch(stack: Any) -> Iterator[OrchestratorClient]:
-    # The stack's log store and gateway admin API, for the diagnoses that quote pods' error lines and
-    # name running queries.
-    STACK[:] = [stack.loki_url, stack.gateway_url, stack.admin_token]
-    with OrchestratorClient(stack.orchestrator.url) as client:
-        yield client
+def src(stack: Any) -> Iterator[Sources]:
+    with (OrchestratorClient(stack.orchestrator.url) as orch, LokiClient(stack.loki_url) as loki,
+          GatewayAdminClient(stack.gateway_url, stack.admin_token) as gateway):
+        yield Sources(orch, loki, gateway)
 
 
-def run(alert: str, prom: PrometheusClient, orch: OrchestratorClient, engine: str | None = None) -> Diagnosis:
+def run(alert: str, prom: PrometheusClient, src: Sources, engine: str | None = None) -> Diagnosis:
     book = get(alert)
     assert book is not None
-    loki_url, gateway_url, token = STACK
-    with LokiClient(loki_url) as loki, GatewayAdminClient(gateway_url, token) as gateway:
-        return diagnose(book, Scope(engine=engine), prom, orch, loki=loki, gateway=gateway)
+    return diagnose(book, Scope(engine=engine), prom, src.orch, loki=src.loki, gateway=src.gateway)
 
 
-def wait_for_diagnosis(alert: str, engine: str, prom: PrometheusClient, orch: OrchestratorClient,
+def wait_for_diagnosis(alert: str, engine: str, prom: PrometheusClient, src: Sources,
                        named: Callable[[Diagnosis], bool], timeout: float) -> Diagnosis:
     deadline = time.monotonic() + timeout
     while True:
-        d = run(alert, prom, orch, engine)
+        d = run(alert, prom, src, engine)
         if named(d) or time.monotonic() > deadline:
             return d
         time.sleep(0.5)
@@ -104,9 +109,9 @@ def alert_states(prom: PrometheusClient, alert: str, **labels: str) -> set[str]:
 
 @pytest.mark.parametrize("alert", known_alerts())
 def test_every_diagnosis_runs_against_the_live_platform(alert: str, stack: Any, prom: PrometheusClient,
-                                                        orch: OrchestratorClient) -> None:
+                                                        src: Sources) -> None:
     all_ready(stack)
-    d = run(alert, prom, orch, "sales")
+    d = run(alert, prom, src, "sales")
     assert d.complete, [(r.title, r.status, r.error) for r in d.checks]
     assert {f.check for f in d.findings} == {r.title for r in d.checks}, "every step says something"
     assert all(m.command.startswith("enginewatch ") for m in d.mitigations)
@@ -121,23 +126,23 @@ def test_the_command_finds_the_running_stack_and_prints_json(stack: Any) -> None
     assert any("engine sales is RUNNING" in f["text"] for f in report["findings"])
 
 
-def test_a_killed_node_is_named(stack: Any, prom: PrometheusClient, orch: OrchestratorClient) -> None:
+def test_a_killed_node_is_named(stack: Any, prom: PrometheusClient, src: Sources) -> None:
     all_ready(stack)
     pod = a_ready_pod(stack, "analytics").pod
     stack.orchestrator.signal_pod(pod, "KILL")
     try:
         # Earlier tests of the session may have restarted it too: "once" or "N times".
         named = re.compile(rf"pod {pod} restarted (once|\d+ times) in 10 min, last reason: killed")
-        d = wait_for_diagnosis(pl.ENGINE_NODE_DOWN, "analytics", prom, orch, lambda d: bool(named.search(d.text())), 15)
+        d = wait_for_diagnosis(pl.ENGINE_NODE_DOWN, "analytics", prom, src, lambda d: bool(named.search(d.text())), 15)
         assert named.search(d.text()), d.text()
         assert any(m.command == f"enginewatch engine restart-pod {pod}" for m in d.mitigations), d.mitigations
-        crash = run(pl.ENGINE_POD_CRASH_LOOPING, prom, orch, "analytics")
+        crash = run(pl.ENGINE_POD_CRASH_LOOPING, prom, src, "analytics")
         assert any(f.pod == pod and "killed" in f.text for f in crash.problems), crash.text()
     finally:
         all_ready(stack)
 
 
-def test_a_hung_node_is_named(stack: Any, prom: PrometheusClient, orch: OrchestratorClient) -> None:
+def test_a_hung_node_is_named(stack: Any, prom: PrometheusClient, src: Sources) -> None:
     all_ready(stack)
     victim = a_ready_pod(stack, "sales")
     pod, cluster = victim.pod, victim.cluster
@@ -145,7 +150,7 @@ def test_a_hung_node_is_named(stack: Any, prom: PrometheusClient, orch: Orchestr
     stack.orchestrator.signal_pod(pod, "STOP")
     try:
         # The orchestrator's liveness probe kills a hung pod after ~5 s: diagnose before that.
-        d = wait_for_diagnosis(pl.ENGINE_NODE_DOWN, "sales", prom, orch,
+        d = wait_for_diagnosis(pl.ENGINE_NODE_DOWN, "sales", prom, src,
                                lambda d: f"pod {pod}" in d.text() and "hung" in d.text()
                                and f"cluster {cluster} of sales: {desired - 1} of {desired}" in d.text(), 5)
         text = d.text()
@@ -166,7 +171,7 @@ def _cont(stack: Any, pod: str) -> None:
         stack.orchestrator.signal_pod(pod, "CONT")
 
 
-def test_saturated_query_slots_are_named(stack: Any, prom: PrometheusClient, orch: OrchestratorClient) -> None:
+def test_saturated_query_slots_are_named(stack: Any, prom: PrometheusClient, src: Sources) -> None:
     all_ready(stack)
     analytics = stack.orchestrator.engine("analytics")
     assert len(analytics.pods) * 2 < BURST, "the burst must exceed the engine's query slots (2 per S node)"
@@ -179,7 +184,7 @@ def test_saturated_query_slots_are_named(stack: Any, prom: PrometheusClient, orc
     states: set[str] = set()
     with ThreadPoolExecutor(BURST) as pool:
         futures = [pool.submit(scan, i) for i in range(BURST)]
-        d = wait_for_diagnosis(pl.ENGINE_QUERY_SLOTS_SATURATED, "analytics", prom, orch,
+        d = wait_for_diagnosis(pl.ENGINE_QUERY_SLOTS_SATURATED, "analytics", prom, src,
                                lambda d: any("saturated" in f.text for f in d.problems), 15)
         # Rules evaluate every second, apart from our queries: watch the alert while the burst lasts.
         while not all(f.done() for f in futures) and not states:
