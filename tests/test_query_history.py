@@ -208,10 +208,11 @@ def test_consumed_units_are_the_nodes_running_time_times_their_rate(platform: St
 
     orchestrator = platform.orchestrator
     assert orchestrator is not None
+    # Prometheus first: its last scrape was taken before the orchestrator is asked, so it cannot be ahead.
+    with PrometheusClient(platform.prometheus_url) as prom:
+        series = prom.query(f'engine_consumed_units_total{{engine="{ENGINE}", type="S"}}')
     now = time.time()
     expected = sum(now - (p.started_at or now) for p in orchestrator.pods()) * NODE_TYPES["S"].units_per_second
     measured = orchestrator.consumed_units()[ENGINE]
     assert measured == pytest.approx(expected, rel=0.02)
-    with PrometheusClient(platform.prometheus_url) as prom:
-        series = prom.query(f'engine_consumed_units_total{{engine="{ENGINE}", type="S"}}')
     assert series and 0 < series[0].value <= measured
