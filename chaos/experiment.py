@@ -134,6 +134,8 @@ class LoadConfig:
     kinds: tuple[str, ...] | None = None
     seed: int = 42
     deadline_s: float = 10.0
+    #: Relative share of the queries per engine, in the order of ``engines``; None: equal shares.
+    weights: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,9 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
         name=data["name"], description=data.get("description", "").strip(),
         load=LoadConfig(float(load["qps"]), float(load["duration_s"]), tuple(load["engines"]),
                         tuple(load["kinds"]) if "kinds" in load else None, int(load.get("seed", 42)),
-                        float(load.get("deadline_s", 10.0))),
+                        float(load.get("deadline_s", 10.0)),
+                        tuple(float(load["weights"].get(e, 1.0)) for e in load["engines"]) if "weights" in load
+                        else None),
         method=tuple(method), hypothesis=hypothesis, abort=tuple(conditions),
         abort_check_every_s=float(abort.get("check_every_s", 0.5)),
         rollbacks=tuple(Rollback(r["action"], r.get("engine"), float(r.get("timeout_s", 60.0)))
@@ -377,7 +381,8 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
 
 
 def _semantic_problems(exp: Experiment) -> list[str]:
-    problems = []
+    problems = [f"load.weights.{e}: not an engine of load.engines ({list(exp.load.engines)})"
+                for e in exp.raw.get("load", {}).get("weights", {}) if e not in exp.load.engines]
     for step in exp.method:
         if step.at_s >= exp.load.duration_s:
             problems.append(f"{step.path}.at_s: {step.at_s:g} is not before the end of the load "

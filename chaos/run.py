@@ -64,7 +64,10 @@ class Plan:
         exp = self.experiment
         lines = [f"experiment {exp.name} ({exp.source})"]
         kinds = ", ".join(exp.load.kinds) if exp.load.kinds else "the default mix"
-        lines.append(f"load: {exp.load.qps:g} queries/s for {exp.load.duration_s:g}s on {', '.join(exp.load.engines)} "
+        load = exp.load
+        engines = ", ".join(load.engines) if load.weights is None else ", ".join(
+            f"{e} {load.qps * w / sum(load.weights):.3g}/s" for e, w in zip(load.engines, load.weights, strict=True))
+        lines.append(f"load: {exp.load.qps:g} queries/s for {exp.load.duration_s:g}s on {engines} "
                      f"({kinds}; deadline {exp.load.deadline_s:g}s; at most "
                      f"{_max_queries(exp)} queries)")
         for s in self.steps:
@@ -241,7 +244,8 @@ def run_experiment(exp: Experiment, platform: Platform, out_dir: Path,
 
     ledger = Ledger()
     spec = LoadSpec(qps=exp.load.qps, duration_s=exp.load.duration_s, engines=exp.load.engines, kinds=exp.load.kinds,
-                    seed=exp.load.seed, max_queries=_max_queries(exp), deadline_s=exp.load.deadline_s,
+                    weights=exp.load.weights, seed=exp.load.seed, max_queries=_max_queries(exp),
+                    deadline_s=exp.load.deadline_s,
                     # Past its deadline the gateway owes an answer (504); a query still unanswered well
                     # after that is lost, not slow.
                     drain_timeout_s=exp.load.deadline_s + 15)

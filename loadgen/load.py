@@ -13,7 +13,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -33,6 +33,8 @@ class LoadSpec:
     max_inflight: int = 256
     deadline_s: float = 30.0
     drain_timeout_s: float = 35.0
+    #: Relative share of the queries per engine, in the order of ``engines``; None: equal shares.
+    weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.qps <= 0:
@@ -41,6 +43,8 @@ class LoadSpec:
             raise ValueError("duration must be within (0, 24h]")
         if not self.engines:
             raise ValueError("at least one engine is needed")
+        if self.weights is not None and (len(self.weights) != len(self.engines) or min(self.weights) <= 0):
+            raise ValueError("weights: one positive number per engine")
 
 
 class LoadGenerator:
@@ -66,7 +70,7 @@ class LoadGenerator:
         spec = self.spec
         mix = QueryMix(spec.seed, kinds=spec.kinds)
         arrivals = random.Random(spec.seed + 1)
-        engines = itertools.cycle(spec.engines)
+        engines = interleave(spec.engines, spec.weights)
         run_tag = uuid.uuid4().hex[:8]
         limits = httpx.Limits(max_connections=spec.max_inflight, max_keepalive_connections=64)
         timeout = httpx.Timeout(spec.deadline_s + 5.0, connect=2.0)
@@ -116,6 +120,22 @@ class LoadGenerator:
         self.ledger.close(entry)
         if self.on_result:
             self.on_result(entry)
+
+
+def interleave(engines: Sequence[str], weights: Sequence[float] | None = None) -> Iterator[str]:
+    """The engines in turn, each as often as its weight says, spread evenly (smooth weighted
+    round-robin, as nginx balances upstreams): weights 1, 1, 3 give a b c c c... interleaved, not in runs."""
+    if weights is None:
+        yield from itertools.cycle(engines)
+        return
+    total = sum(weights)
+    credit = [0.0] * len(engines)
+    while True:
+        for i, w in enumerate(weights):
+            credit[i] += w
+        best = max(range(len(engines)), key=credit.__getitem__)
+        credit[best] -= total
+        yield engines[best]
 
 
 def _client_side(query_id: str, engine: str, kind: str, start: float, status: str, error_type: str,

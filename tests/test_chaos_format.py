@@ -95,10 +95,18 @@ def test_no_run_without_a_target_selector() -> None:
     ({"method__0__target__engine": "analytics"}, "method[0].target.engine: 'analytics' receives no load"),
     ({"method__0__duration_s": 3, "method__0__action": "terminate_pod"}, "method[0].duration_s: terminate_pod"),
     ({"hypothesis__drain": {"exit_code": 0}}, "hypothesis.drain: no step of the method is one of"),
+    ({"load__weights": {"analytics": 2}}, "load.weights.analytics: not an engine of load.engines"),
+    ({"load__weights": {"sales": 0}}, "load.weights.sales: 0 is less than or equal to the minimum of 0"),
 ])
 def test_errors_name_their_field(changes: dict, expected: str) -> None:
     problems = problems_of(with_(**changes))
     assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_load_weights_follow_the_engines_order() -> None:
+    exp = parse_experiment(with_(load__engines=["sales", "analytics"], load__weights={"analytics": 3}), "exp.yaml")
+    assert exp.load.weights == (1.0, 3.0)
+    assert parse_experiment(VALID, "exp.yaml").load.weights is None
 
 
 def test_every_problem_is_reported_at_once() -> None:

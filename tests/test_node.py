@@ -366,3 +366,22 @@ def test_no_drain_node_dies_at_once_with_its_queries(tmp_path: Path, storage: Pa
         assert time.monotonic() - signaled < 2
         caller.join(timeout=10)
         assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError), outcome
+
+
+def test_an_xl_node_on_a_slow_storage_tier_waits_in_sixteen_slots(tmp_path: Path, storage: Path) -> None:
+    """--storage-latency-ms: every read waits on the tier, in a slot but not on the CPU, so an XL node
+    holds 16 such queries at once (1 s each: a wide window to see them all running)."""
+    lookup = "SELECT o_orderstatus FROM orders WHERE o_orderkey = 7"
+    with start_node(tmp_path, storage, "--storage-latency-ms", "1000", pod="sales-c1-n3", node_type="XL") as node:
+        started = time.perf_counter()
+        assert node.query(lookup).status_code == 200
+        assert time.perf_counter() - started >= 1.0
+        pool, calls = in_background(16, lambda: node.query(lookup))
+        try:
+            wait_until(lambda: node.status()["running"] == 16, timeout=10, what="16 queries waiting on storage")
+            assert node.status()["queued"] == 0
+            assert {c.result(timeout=20).status_code for c in calls} == {200}
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        samples = node.metrics()
+        assert samples[("engine_query_slots", ())] == 16

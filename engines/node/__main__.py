@@ -42,9 +42,14 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
     parser.add_argument("--history-dir", type=Path, default=None,
                         help="directory of the query history (Parquet segments, kept across restarts); "
                              "default: in memory only")
+    parser.add_argument("--storage-latency-ms", type=float, default=0.0,
+                        help="first-byte latency of each object-storage read (a remote or cold object store); "
+                             "default 0: the local disk")
     parser.add_argument("--no-drain", dest="drain", action="store_false",
                         help="SIGTERM kills at once (a node with graceful shutdown broken, for chaos tests)")
     args = parser.parse_args(argv)
+    if not 0 <= args.storage_latency_ms <= 60_000:
+        parser.error(f"--storage-latency-ms must be within [0, 60000], got {args.storage_latency_ms:g}")
     token = None
     if args.admin_token_file is not None:
         try:
@@ -58,6 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeConfig:
         node_type=NODE_TYPES[args.node_type], storage=args.storage or default_storage_path(),
         port=args.port, port_file=args.port_file, grace_s=args.grace, query_timeout_s=args.query_timeout,
         drain=args.drain, admin_token=token, history_dir=args.history_dir,
+        storage_latency_s=args.storage_latency_ms / 1000,
     )
 
 

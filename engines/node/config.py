@@ -1,4 +1,4 @@
-"""What a node is: its identity in the topology and its size (node type S/M/L)."""
+"""What a node is: its identity in the topology and its size (node type S/M/L/XL)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ NODE_TYPES: dict[str, NodeType] = {
     "S": NodeType("S", slots=2, queue_capacity=8, memory_limit_bytes=256 * MIB, units_per_hour=1.0),
     "M": NodeType("M", slots=4, queue_capacity=16, memory_limit_bytes=512 * MIB, units_per_hour=2.0),
     "L": NodeType("L", slots=8, queue_capacity=32, memory_limit_bytes=1024 * MIB, units_per_hour=4.0),
+    "XL": NodeType("XL", slots=16, queue_capacity=64, memory_limit_bytes=2048 * MIB, units_per_hour=8.0),
 }
 
 
@@ -61,3 +62,6 @@ class NodeConfig:
     admin_token: str | None = None
     #: Where the query history is kept across restarts of the pod; None keeps it in memory only.
     history_dir: Path | None = None
+    #: First-byte latency of every object-storage read, in seconds: the storage tier's own, not a fault
+    #: (a remote or cold object store; 0: the local disk as it is). Faults add to it.
+    storage_latency_s: float = 0.0

@@ -188,7 +188,7 @@ class QueryCore:
         return len({n.lower() for n in names} & self._tables)
 
     def _delay_storage(self, sql: str, job: QueryJob) -> None:
-        if self.faults.latency_s > 0:
+        if self.faults.per_read_s > 0:
             self.faults.delay(self.storage_objects(sql), lambda: job.cancel_reason is not None)
             job._check_canceled()
 

@@ -22,6 +22,7 @@ import uvloop
 from engines.node import workdir
 from engines.node.config import NodeConfig
 from engines.node.core import QueryCore
+from engines.node.faults import StorageFaults
 from engines.node.history import QueryHistory
 from engines.node.http import build_app
 from engines.node.lifecycle import RUNNING, STOPPED, Lifecycle, begin_drain, drain
@@ -75,7 +76,8 @@ async def _serve(config: NodeConfig) -> int:
     try:
         storage = ensure_storage(config.storage)
         history.start()
-        service = QueryService(QueryCore(storage, config.node_type, work_dir), metrics, lifecycle,
+        service = QueryService(QueryCore(storage, config.node_type, work_dir,
+                                         StorageFaults(config.storage_latency_s)), metrics, lifecycle,
                                config.query_timeout_s, history)
         sock = bind_socket(config.port)
         port = int(sock.getsockname()[1])

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "fleet.yaml"
 
-NodeType = Literal["S", "M", "L"]
+NodeType = Literal["S", "M", "L", "XL"]
 
 # Engine names become pod names, label values and URL path segments: keep them DNS-label-like.
 _NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -86,6 +86,9 @@ class EngineSpec(_Strict):
     version: str
     #: False starts nodes with --no-drain (SIGTERM exits at once): for chaos experiments only.
     drain: bool = True
+    #: First-byte latency of each object-storage read of its nodes (a remote or cold object store);
+    #: 0: the local disk. Makes queries wait on I/O, not on the CPU.
+    storage_latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 0.0
 
     @field_validator("name")
     @classmethod

@@ -85,13 +85,14 @@ class Pod:
     """State of one pod. Not thread-safe by itself: the orchestrator's lock guards every mutation."""
 
     def __init__(self, engine: str, cluster: str, node: str, generation: int, version: str,
-                 node_type: str, drain: bool, config: PodConfig) -> None:
+                 node_type: str, drain: bool, config: PodConfig, storage_latency_ms: float = 0.0) -> None:
         self.engine, self.cluster, self.node = engine, cluster, node
         self.generation = generation
         self.name = pod_name(engine, cluster, node, generation)
         self.version = version
         self.node_type = node_type
         self.drain = drain
+        self.storage_latency_ms = storage_latency_ms
         self.config = config
         self.process: ManagedProcess | None = None
         self.state = PodState.PENDING
@@ -150,6 +151,8 @@ class Pod:
                 "--query-timeout", f"{c.query_timeout_s:g}"]
         if not self.drain:
             args.append("--no-drain")
+        if self.storage_latency_ms:
+            args += ["--storage-latency-ms", f"{self.storage_latency_ms:g}"]
         if c.admin_token_file is not None:
             args += ["--admin-token-file", str(c.admin_token_file)]
         if c.history_dir is not None:

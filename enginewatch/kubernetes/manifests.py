@@ -175,6 +175,8 @@ def engine_statefulset(fleet: Fleet, spec: EngineSpec, cluster: str, options: Op
             "--grace", format(fleet.grace_period_s, "g"), "--query-timeout", format(fleet.query_timeout_s, "g")]
     if not spec.drain:
         args.append("--no-drain")
+    if spec.storage_latency_ms:
+        args += ["--storage-latency-ms", format(spec.storage_latency_ms, "g")]
     container: dict[str, Any] = {
         "name": k8s.NODE_CONTAINER, "image": options.image, "args": args,
         "env": [_env_field("POD_NAME", "metadata.name"),
