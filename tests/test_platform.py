@@ -241,7 +241,7 @@ def test_oversized_body_is_413(stack) -> None:
 
 def test_invalid_fleet_yaml_exits_2_naming_file_field_reason(tmp_path: Path) -> None:
     bad = tmp_path / "fleet.yaml"
-    bad.write_text("engines:\n  - name: sales\n    type: XL\n    nodes_per_cluster: 2\n    version: v1\n")
+    bad.write_text("engines:\n  - name: sales\n    type: XXL\n    nodes_per_cluster: 2\n    version: v1\n")
     r = subprocess.run([sys.executable, "-m", "enginewatch.cli", "up", "--fleet", str(bad)],
                        capture_output=True, text=True, timeout=60, env={"ENGINEWATCH_HOME": str(tmp_path),
                                                                        "PATH": "/usr/bin:/bin"})
