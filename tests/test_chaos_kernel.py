@@ -433,9 +433,14 @@ def test_a_gray_fault_runs_in_an_experiment_and_lands_in_the_journal(stack, back
     from chaos.experiment import parse_experiment
     from chaos.journal import Journal
     from chaos.run import Platform, run_experiment
+    from foundation.prometheus import PrometheusClient
 
     exp = parse_experiment(_experiment([{"at_s": 1, "action": "slow_storage", "duration_s": 2, "latency_ms": 100,
                                          "target": {"engine": "analytics", "mode": "one"}}]))
+    # The steady-state check judges this run's 1 s before the fault: an alert an earlier module's
+    # faults left pending must fire or clear first, or it reads as this experiment's false page.
+    with PrometheusClient(stack.prometheus_url, timeout=2) as prom:
+        prom.wait_for('ALERTS{alertstate="pending"}', lambda s: not s, timeout=90, interval=1)
     platform = Platform(backend, stack.gateway_url, stack.prometheus_url, None, stack.fleet.grace_period_s)
     journal = run_experiment(exp, platform, tmp_path)
     (fault,) = journal.faults
