@@ -63,12 +63,12 @@ class Plan:
         """Exactly what a run would do, for --dry-run."""
         exp = self.experiment
         lines = [f"experiment {exp.name} ({exp.source})"]
-        kinds = ", ".join(exp.load.kinds) if exp.load.kinds else "the default mix"
         load = exp.load
+        kinds = ", ".join(load.kinds) if load.kinds else "the default mix"
         engines = ", ".join(load.engines) if load.weights is None else ", ".join(
             f"{e} {load.qps * w / sum(load.weights):.3g}/s" for e, w in zip(load.engines, load.weights, strict=True))
-        lines.append(f"load: {exp.load.qps:g} queries/s for {exp.load.duration_s:g}s on {engines} "
-                     f"({kinds}; deadline {exp.load.deadline_s:g}s; at most "
+        lines.append(f"load: {load.qps:g} queries/s for {load.duration_s:g}s on {engines} "
+                     f"({kinds}; deadline {load.deadline_s:g}s; at most "
                      f"{_max_queries(exp)} queries)")
         for s in self.steps:
             extra = "".join(f", {k} {_shown(s[k])}" for k in ("duration_s", "version", *PARAMETERS)

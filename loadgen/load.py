@@ -124,7 +124,7 @@ class LoadGenerator:
 
 def interleave(engines: Sequence[str], weights: Sequence[float] | None = None) -> Iterator[str]:
     """The engines in turn, each as often as its weight says, spread evenly (smooth weighted
-    round-robin, as nginx balances upstreams): weights 1, 1, 3 give a b c c c... interleaved, not in runs."""
+    round-robin, as nginx balances upstreams): weights 1, 1, 3 give c a c b c per period, not runs."""
     if weights is None:
         yield from itertools.cycle(engines)
         return

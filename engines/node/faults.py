@@ -46,7 +46,7 @@ class StorageFaults:
         self._latency_s = seconds
 
     def delay(self, objects: int, canceled: Callable[[], bool] = lambda: False, count: bool = True) -> float:
-        """Wait ``latency × objects``, in slices so that a canceled query stops waiting; the seconds waited."""
+        """Wait ``per_read_s × objects``, in slices so that a canceled query stops waiting; the seconds waited."""
         total = self.per_read_s * objects
         if total <= 0:
             return 0.0

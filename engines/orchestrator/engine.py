@@ -43,7 +43,6 @@ class Engine:
         self.name = spec.name
         self.type = spec.type
         self.drain = spec.drain
-        self.storage_latency_ms = spec.storage_latency_ms
         self.nodes_per_cluster = spec.nodes_per_cluster
         self.desired_clusters = spec.clusters
         self.version = spec.version

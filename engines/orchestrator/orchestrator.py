@@ -549,7 +549,7 @@ class Orchestrator:
         if self._stopping.is_set():
             raise OperationFailed(f"no new pod for {e.name}/{cluster.name}/{node}: the orchestrator is stopping")
         pod = Pod(e.name, cluster.name, node, cluster.next_generation(node), cluster.version, e.type, e.drain,
-                  self._pod_config, e.storage_latency_ms)
+                  self._pod_config, e.spec.storage_latency_ms)
         cluster.nodes[node] = pod
         self._pods[pod.name] = pod
         self.exporter.add_pod(e.name, cluster.name, pod.name)
