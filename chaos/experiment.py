@@ -9,6 +9,7 @@ nothing runs until there are none: a half-understood experiment must not touch t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -222,6 +223,16 @@ class Experiment:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: A game day runs the faults inside a maintenance window (no SLO budget burns) unless this is set.
     burn_budget: bool = False
+    #: The fleet file it is written for, as written (relative to ``source``); None: any fleet with its engines.
+    fleet: str | None = None
+
+    @property
+    def fleet_path(self) -> Path | None:
+        """The fleet file it is written for, resolved against the experiment file's directory."""
+        if self.fleet is None:
+            return None
+        path = Path(self.fleet)
+        return path if path.is_absolute() else Path(os.path.normpath(Path(self.source).parent / path))
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -377,12 +388,15 @@ def _build(data: Mapping[str, Any], source: str, raw: Mapping[str, Any]) -> Expe
                       slo.get("profile", "local")),
         recovery_timeout_s=float(data.get("recovery_timeout_s", 60.0)),
         source=source, raw=dict(raw), burn_budget=bool(data.get("burn_budget", False)),
+        fleet=data.get("fleet"),
     )
 
 
 def _semantic_problems(exp: Experiment) -> list[str]:
     problems = [f"load.weights.{e}: not an engine of load.engines ({list(exp.load.engines)})"
                 for e in exp.raw.get("load", {}).get("weights", {}) if e not in exp.load.engines]
+    if exp.fleet_path is not None and exp.source != "<experiment>" and not exp.fleet_path.is_file():
+        problems.append(f"fleet: no fleet file at {exp.fleet_path} (relative to the experiment's file)")
     for step in exp.method:
         if step.at_s >= exp.load.duration_s:
             problems.append(f"{step.path}.at_s: {step.at_s:g} is not before the end of the load "

@@ -1,11 +1,12 @@
 """The game day: boot the platform with Prometheus, Alertmanager and the SLO rules, run a suite of chaos
 experiments, capture the on-call diagnosis when a page fires, write the report, tear it all down.
 
-Suites: ``default`` runs kill, terminate, hang, the gray faults (slow node, partition, OOM in one
-load), blue-green upgrade and a total engine outage as six experiments; ``short`` runs the three node
-faults in one load, then the upgrade and the outage with shorter timings (the crash-type goals,
-measured in about half the time); ``gray`` runs the gray faults alone. One game day at a time: the stack
-lock refuses a second one, and `enginewatch up` too. The command is enginewatch/cli/gameday.py.
+Suites: ``default`` (on engines/fleet.gameday.yaml) runs kill, terminate, hang, the gray faults (slow
+node, partition, OOM in one load), blue-green upgrade and a total engine outage as six experiments;
+``short`` runs the three node faults in one load, then the upgrade and the outage with shorter
+timings (the crash-type goals, measured in about half the time); ``gray`` runs the gray faults alone.
+One game day at a time: the stack lock refuses a second one, and `enginewatch up` too. The command is
+enginewatch/cli/gameday.py.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ SUITES: dict[str, tuple[str, ...]] = {
     "short": ("node-faults", "blue-green-upgrade", "engine-outage"),
     "gray": ("gray-faults",),
 }
+FLEETS = Path(__file__).resolve().parent.parent / "engines"
+#: The fleet each suite boots unless told otherwise (``--fleet``): the default suite's adds `reporting`,
+#: whose nodes hold about twenty queries each, so that its kills and hangs affect hundreds of queries
+#: within the demo's five minutes. A suite not listed boots the default fleet (engines/fleet.yaml).
+SUITE_FLEETS: dict[str, Path] = {"default": FLEETS / "fleet.gameday.yaml"}
 #: A suite that runs only some of the faults is judged on the goals those faults measure (default:
 #: every goal, so that one an experiment failed to measure fails the game day).
 SUITE_GOALS: dict[str, frozenset[str]] = {
@@ -46,9 +52,10 @@ SHORT_TIMINGS: dict[str, dict[str, Any]] = {
     "engine-outage": {"duration_s": 16, "at_s": [6], "fault_s": [7]},
 }
 RUNBOOK_TIMEOUT_S = 60.0
-#: Affected queries each failover percentile (killed, hung) must rest on. A node holds about one
-#: query in flight on this platform, so a fault affects one or two: the default suite repeats its
-#: faults until 200 accrue; the short suite is a smoke test and only needs some.
+#: Affected queries each failover percentile (killed, hung) must rest on. A sales or analytics node
+#: holds about one query in flight, a reporting node of the game day's fleet about twenty: the default
+#: suite kills and hangs reporting nodes again and again until several hundred accrue; the short
+#: suite (default fleet) is a smoke test and only needs some.
 MIN_AFFECTED_QUERIES: dict[str, int] = {"default": 200, "short": 1}
 
 
@@ -66,6 +73,12 @@ def load_suite(suite: str) -> list[Experiment]:
             exp = parse_experiment(shorten(exp.raw, SHORT_TIMINGS[name]), f"{exp.source} (short)")
         out.append(exp)
     return out
+
+
+def suite_fleet(suite: str, fleet: Path | None = None) -> Path | None:
+    """The fleet a game day of ``suite`` boots: the one asked for, else the suite's own (None: the
+    stack's default)."""
+    return fleet or SUITE_FLEETS.get(suite)
 
 
 def shorten(raw: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
@@ -396,6 +409,7 @@ def run_gameday(out: Path, suite: str = "default", fleet: Path | None = None,
                            logs=True)  # runbook diagnoses quote the pods' error lines
     if not options.slo_service:
         notes.append("no runnable SLO service (`python -m slo.service`): the game day runs without it")
+    fleet = suite_fleet(suite, fleet)
     if fleet:
         options.fleet = fleet
     started = time.time()

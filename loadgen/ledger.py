@@ -28,7 +28,7 @@ class Entry:
     pod: str
     attempts: int
     read_only: bool
-    #: Queue + execution time of the serving attempt, as the node reported it; NaN without an answer.
+    #: Queue + execution time of the serving attempt (the node's ``elapsed_s``); NaN without an answer.
     #: ``end - server_s`` is when the attempt that served the query began: chaos verdicts use it to
     #: tell time lost to a fault (detection, retries) from time spent executing.
     server_s: float = math.nan

@@ -167,8 +167,11 @@ def _entry_from_response(query_id: str, engine: str, kind: str, start: float, re
 
 
 def _server_seconds(data: dict) -> float:
+    """The serving attempt's time on its node: the node's ``elapsed_s``, which already holds its
+    ``queue_s`` (adding the two put the attempt's start a queue wait too early, before the fault
+    that caused it, and so charged the query to an earlier fault)."""
     try:
-        return float(data.get("queue_s") or 0.0) + float(data["elapsed_s"])
+        return float(data["elapsed_s"])
     except (KeyError, TypeError, ValueError):
         return math.nan
 

@@ -298,17 +298,19 @@ def test_blast_radius_live_counts_nodes_ready_now() -> None:
 
 def test_plan_resolves_targets_and_reports_unknown_ones() -> None:
     exp = load_experiment(EXPERIMENTS / "kill-node.yaml")
-    engines = [EngineInfo("sales", "RUNNING", "v1", ("c1", "c2"), ("c1", "c2"), 4, 4),
-               EngineInfo("analytics", "RUNNING", "v1", ("c1", "c2"), ("c1", "c2"), 4, 4)]
-    the_plan = plan_against(exp, engines, pods() + pods("analytics"))
+    engines = [EngineInfo(e, "RUNNING", "v1", ("c1", "c2"), ("c1", "c2"), 4, 4) for e in ("sales", "analytics")]
+    missing = plan_against(exp, engines, pods() + pods("analytics"))
+    assert "load.engines: unknown engine 'reporting' (known: analytics, sales)" in missing.problems
+    engines.append(EngineInfo("reporting", "RUNNING", "v1", ("c1", "c2"), ("c1", "c2"), 4, 4))
+    the_plan = plan_against(exp, engines, pods() + pods("analytics") + pods("reporting"))
     assert the_plan.problems == []
     assert len(the_plan.steps[0]["pods"]) == 1
     text = "\n".join(the_plan.describe())
-    assert "at +6s: kill_pod on one of sales, 8 times, 0.5s apart after recovery -> now would hit: sales-" in text
+    assert "at +6s: kill_pod on one of sales, 4 times, 0.5s apart after recovery -> now would hit: sales-" in text
     assert "abort if: client error ratio over 5s > 0.5" in text
     data = copy.deepcopy(exp.raw)
     data["method"][0]["target"]["cluster"] = "c9"
-    bad = plan_against(parse_experiment(data), engines, pods() + pods("analytics"))
+    bad = plan_against(parse_experiment(data), engines, pods() + pods("analytics") + pods("reporting"))
     assert bad.problems == ["method[0].target.cluster: engine 'sales' has no cluster 'c9' (clusters: c1, c2)"]
 
 
@@ -319,7 +321,39 @@ def test_dry_run_prints_the_plan_and_does_nothing(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "nothing will be done" in proc.stdout
-    assert "pause_pod on one of sales, duration_s 1, 16 times, 0.7s apart after recovery -> now would hit: sales-" \
+    assert "pause_pod on one of sales, duration_s 1, 6 times, 0.7s apart after recovery -> now would hit: sales-" \
         in proc.stdout
+    assert "engines/fleet.gameday.yaml (no stack is running" in " ".join(proc.stdout.split())  # its own fleet
     assert "rollbacks (always): undo lasting faults" in proc.stdout
     assert not (tmp_path / "stack.lock").exists() and not list(tmp_path.iterdir())
+
+
+# --- the fleet an experiment is written for ----------------------------------------------------------------
+
+def test_an_experiment_names_its_fleet_relative_to_its_file(tmp_path: Path) -> None:
+    exp = load_experiment(EXPERIMENTS / "kill-node.yaml")
+    assert exp.fleet_path == EXPERIMENTS.parent.parent / "engines" / "fleet.gameday.yaml"
+    assert load_experiment(EXPERIMENTS / "terminate-node.yaml").fleet_path is None
+    data = yaml.safe_load((EXPERIMENTS / "kill-node.yaml").read_text())
+    moved = tmp_path / "kill-node.yaml"
+    moved.write_text(yaml.safe_dump(data))
+    with pytest.raises(ExperimentError) as err:
+        load_experiment(moved)
+    assert err.value.problems == [f"fleet: no fleet file at {tmp_path.parent.parent / 'engines' / 'fleet.gameday.yaml'}"
+                                  " (relative to the experiment's file)"]
+    data["fleet"] = 7
+    moved.write_text(yaml.safe_dump(data))
+    with pytest.raises(ExperimentError) as err:
+        load_experiment(moved)
+    assert any(p.startswith("fleet:") for p in err.value.problems)
+
+
+def test_every_experiment_of_a_suite_fits_the_fleet_the_suite_boots() -> None:
+    from enginewatch.cli.chaos import fleet_state
+    from enginewatch.gameday import SUITES, load_suite, suite_fleet
+
+    for suite in SUITES:
+        state = fleet_state(suite_fleet(suite))
+        for exp in load_suite(suite):
+            assert plan_against(exp, *state).problems == [], (suite, exp.name)
+            assert exp.fleet_path in (None, suite_fleet(suite)), (suite, exp.name)

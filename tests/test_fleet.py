@@ -56,7 +56,7 @@ def test_valid_fleet_defaults_optional_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("data", "field", "reason"), [
     (_engine(nodes_per_cluster=0), "engines[0](sales).nodes_per_cluster", "greater than or equal to 1"),
-    (_engine(type="XXL"), "engines[0](sales).type", "'S', 'M', 'L' or 'XL'"),
+    (_engine(type="XXL"), "engines[0](sales).type", "'S', 'M', 'L', 'XL' or '2XL'"),
     (_engine(name="Sales_1"), "engines[0](Sales_1).name", "DNS label"),
     (_engine(clusters=5), "engines[0](sales).clusters", "<= max_clusters (4)"),
     (_engine(min_clusters=3, clusters=2), "engines[0](sales).clusters", ">= min_clusters (3)"),

@@ -151,6 +151,18 @@ def test_retriable_outcomes(result: AttemptResult, retriable: bool) -> None:
     assert is_retriable(result) is retriable
 
 
+@pytest.mark.parametrize(("result", "verdict"), [
+    (_result(Outcome.REFUSED), False),
+    (_result(Outcome.ABANDONED), None),  # the health check's decision, not more evidence for the breaker
+    (_result(Outcome.DEADLINE), None),
+    (_result(Outcome.NODE_ERROR, 500, "internal"), False),
+    (_result(Outcome.NODE_ERROR, 503, "overloaded"), True),
+    (_result(Outcome.ANSWERED, 200), True),
+])
+def test_breaker_verdicts(result: AttemptResult, verdict: bool | None) -> None:
+    assert result.breaker_verdict is verdict
+
+
 def test_backoff_is_full_jitter_exponential_and_capped() -> None:
     assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 1.0).delay(1) == pytest.approx(0.01)
     assert Backoff(base_s=0.01, cap_s=0.05, rng=lambda: 1.0).delay(3) == pytest.approx(0.04)
@@ -547,3 +559,32 @@ def test_client_latency_is_labelled_with_the_node_s_kind_classifier(tmp_path: Pa
     assert classify(lookup, guess_operation(lookup)) == "lookup"
     assert guess_operation("/* why */ (WITH t AS (SELECT 1) SELECT * FROM t)") == "SELECT"
     assert guess_operation("insert into t values (1)") == "INSERT"
+
+
+def test_a_node_back_from_a_short_hang_is_judged_on_its_answers_not_on_its_missed_checks() -> None:
+    clock = Clock()
+    cluster = _cluster()
+    detector = _outliers(cluster, clock, samples=5, alpha=0.3)  # the gateway's own smoothing
+    for _ in range(3):
+        _round(detector, cluster, None)
+    hung = cluster[0]
+    hung.eject("unresponsive", "readyz unanswered 2x")
+    for _ in range(4):  # a 1 s hang: four checks time out, one short of a latency ejection
+        _round(detector, cluster, hung, slow_s=0.25)
+    assert hung.ejection == "unresponsive" and not hung.latency_ejected
+    hung.mark_ready()
+    for _ in range(6):  # it answers as fast as its peers: no back-off for the hang it already paid for
+        _round(detector, cluster, None)
+    assert hung.routable and hung.ejection is None and not hung.latency_ejected
+    # Back from another hang, it sheds its backlog with slow answers for a second: within the grace.
+    hung.eject("unresponsive", "readyz unanswered 2x")
+    hung.mark_ready()
+    for _ in range(5):
+        clock.now += 0.2
+        _round(detector, cluster, hung, slow_s=0.08)
+    assert hung.routable and not hung.latency_ejected
+    # Still slow once the grace (2 s) is over: a slow node after all, ejected as one.
+    for _ in range(10):
+        clock.now += 0.2
+        _round(detector, cluster, hung, slow_s=0.08)
+    assert hung.latency_ejected

@@ -1,4 +1,5 @@
-"""Weighted engine shares of the load: exact proportions, evenly interleaved, checked inputs."""
+"""Weighted engine shares of the load (exact proportions, evenly interleaved, checked inputs) and the
+serving attempt's time that the ledger keeps."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def test_weighted_picks_are_spread_not_in_runs() -> None:
 def test_bad_weights_are_refused(weights: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="weights"):
         LoadSpec(qps=10, duration_s=1, engines=("a", "b"), weights=weights)
+
+
+def test_server_time_is_the_nodes_elapsed_which_holds_its_queue_wait() -> None:
+    import httpx
+
+    from loadgen.load import _entry_from_response
+
+    body = {"elapsed_s": 2.6, "queue_s": 0.1, "cluster": "c1", "node": "n1", "pod": "p", "attempts": 2}
+    entry = _entry_from_response("q1", "sales", "lookup", 100.0, httpx.Response(200, json=body))
+    assert entry.server_s == pytest.approx(2.6)
+    failed = _entry_from_response("q2", "sales", "lookup", 100.0, httpx.Response(504, json={"error_type": "timeout"}))
+    assert failed.server_s != failed.server_s  # NaN: no serving attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import threading
@@ -385,3 +386,37 @@ def test_an_xl_node_on_a_slow_storage_tier_waits_in_sixteen_slots(tmp_path: Path
             pool.shutdown(wait=False, cancel_futures=True)
         samples = node.metrics()
         assert samples[("engine_query_slots", ())] == 16
+
+
+def test_a_query_whose_client_goes_away_is_canceled_and_frees_its_slot(tmp_path: Path, storage: Path) -> None:
+    """The gateway gives up on an attempt (a hung node, a deadline) by closing the connection: the node
+    cancels that query, queued or running, instead of finishing work nobody will read."""
+    import socket
+
+    lookup = "SELECT o_orderstatus FROM orders WHERE o_orderkey = 9"
+    with start_node(tmp_path, storage, "--storage-latency-ms", "5000", pod="sales-c1-n4", node_type="S") as node:
+        port = int(node.url.rsplit(":", 1)[1])
+        clients = []
+        for i in range(3):  # two slots on an S node: two run, one queues
+            one = json.dumps({"sql": lookup, "query_id": f"gone-{i}"}).encode()
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /query HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(one), one))
+            clients.append(sock)
+        wait_until(lambda: (node.status()["running"], node.status()["queued"]) == (2, 1), timeout=10,
+                   what="two queries waiting on storage and one queued")
+        closed = time.monotonic()
+        for sock in clients:
+            sock.close()
+        wait_until(lambda: (node.status()["running"], node.status()["queued"]) == (0, 0), timeout=4,
+                   what="the abandoned queries canceled")
+        assert time.monotonic() - closed < 4  # well before the 5 s storage read would have ended
+        history = httpx.get(f"{node.url}/queries", timeout=5).json()["queries"]
+        gone = {q["query_id"]: q for q in history if q["query_id"].startswith("gone-")}
+        assert set(gone) == {"gone-0", "gone-1", "gone-2"}
+        assert {(q["status"], q["error_type"]) for q in gone.values()} == {("canceled", "canceled")}
+        assert all("client went away" in q["error"] for q in gone.values())
+        # The slots are free for the next client.
+        started = time.monotonic()
+        assert node.query("SELECT 1").status_code == 200
+        assert time.monotonic() - started < 2

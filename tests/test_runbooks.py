@@ -199,3 +199,20 @@ def test_a_node_the_gateway_cannot_reach_without_a_running_process_is_not_a_part
     assert [f.level for f in found] == ["info"] and "no partition" in found[0].text
     quiet = _Evidence([], pods=[])
     assert [f.level for f in gray.cause.run(quiet) + gray.partition.run(quiet)] == ["ok", "ok"]
+
+
+def test_the_latency_diagnoses_judge_only_the_engines_of_their_slo() -> None:
+    """The reporting engine's seconds-long lookups are the batch SLO's to judge, never the interactive one's."""
+    def judged(alert: str) -> dict[str | None, str]:
+        slow = [Sample({"engine": "sales"}, 0.5, 0.0), Sample({"engine": "reporting"}, 0.9, 0.0)]
+        ctx = _Evidence([(("1 - sum by (engine)",), slow)], pods=[])
+        ctx.scope = Scope()  # every engine: what the check itself leaves out is what its SLO does not judge
+        latency = registry()[alert].checks[2]  # after "is it active" and the budget
+        return {f.engine: f.text for f in latency.run(ctx)}
+
+    interactive = judged("GatewayInteractiveLatencyBudgetBurn")
+    assert set(interactive) == {"sales"} and "lookup/aggregate/join/write/other queries" in interactive["sales"]
+    assert set(judged("GatewayScanLatencyBudgetBurn")) == {"sales"}
+    batch = judged("GatewayBatchLatencyBudgetBurn")
+    assert set(batch) == {"reporting"}
+    assert batch["reporting"].startswith("90% of successful queries to reporting took longer than 10 s")

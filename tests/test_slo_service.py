@@ -207,7 +207,7 @@ def test_list_is_sorted_worst_budget_first_and_no_data_last(setup: Setup) -> Non
     _no_nan(slos)
     names = [s["name"] for s in slos]
     assert set(names) == {"gateway-availability", "gateway-interactive-latency", "gateway-scan-latency",
-                          "query-core-availability", "control-plane-engine-start-latency"}
+                          "gateway-batch-latency", "query-core-availability", "control-plane-engine-start-latency"}
     assert names[0] == "gateway-availability"  # analytics' outage overspent it
     assert slos[0]["budget_remaining"] < 0 and slos[0]["firing"]
     # No node metrics and no engine starts here: no data, reported as null, never as a full budget.

@@ -54,10 +54,15 @@ class AttemptResult:
 
     @property
     def breaker_verdict(self) -> bool | None:
-        """True: the node works; False: it failed; None: says nothing about the node."""
-        if self.outcome in (Outcome.REFUSED, Outcome.ABANDONED):
+        """True: the node works; False: it failed; None: says nothing about the node.
+
+        Abandoned says nothing new: the health check (or the outlier detector) ended the attempt and has
+        taken the node out already; counted as failures, the dozens abandoned at once on a busy hung node
+        would also open its breaker and keep it out, through a single half-open trial as long as a
+        query, after it came back."""
+        if self.outcome == Outcome.REFUSED:
             return False
-        if self.outcome == Outcome.DEADLINE:
+        if self.outcome in (Outcome.DEADLINE, Outcome.ABANDONED):
             return None
         # 503 draining/overloaded, 500 canceled, 504 query timeout, oom: the node is doing its job.
         return not (self.outcome == Outcome.NODE_ERROR and self.error_type == "internal")

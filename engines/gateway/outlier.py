@@ -14,7 +14,9 @@ for every node, so its latency compares nodes fairly (query latency depends on w
   ``max_ejection_s`` after readmission;
 - no ejection leaves fewer than ``1 - max_ejected_share`` of a cluster's nodes routable (Envoy's
   ``max_ejection_percent``): a slow node still serves better than no node;
-- at the end of the back-off a node that is still slow is ejected again, otherwise readmitted.
+- at the end of the back-off a node that is still slow is ejected again, otherwise readmitted;
+- a node back from an unresponsive ejection is judged only after a short grace, once it has shed what
+  piled up while it was out.
 
 Peers share a machine and a gateway, so contention that slows everyone moves the median with it.
 """
@@ -40,8 +42,15 @@ class OutlierConfig:
     base_ejection_s: float = 5.0
     max_ejection_s: float = 60.0
     max_ejected_share: float = 0.5
+    #: A node back from an unresponsive ejection (a hang, a partition) first sheds what piled up while
+    #: it was out (abandoned queries, the rush of new ones least-outstanding routing sends an idle
+    #: node): its checks are slow for a moment by nature, not because it is a slow node. Judged meanwhile,
+    #: it would be held out for a back-off after every short hang. Its EWMA is kept up to date.
+    resume_grace_s: float = 2.0
 
     def __post_init__(self) -> None:
+        if self.resume_grace_s < 0:
+            raise ValueError("resume_grace_s must be >= 0")
         if self.ratio <= 1 or self.floor_s < 0 or self.samples < 1 or not 0 < self.alpha <= 1:
             raise ValueError("outlier ejection needs ratio > 1, floor >= 0, samples >= 1 and 0 < alpha <= 1")
         if self.base_ejection_s <= 0 or self.max_ejection_s < self.base_ejection_s:
@@ -70,11 +79,14 @@ class LatencyOutliers:
         u.probe_ewma_s = seconds if u.probe_ewma_s is None else cfg.alpha * seconds + (1 - cfg.alpha) * u.probe_ewma_s
         if not cfg.enabled:
             return
+        now = self._clock()
+        if u.resumed:
+            u.resumed, u.latency_grace_until = False, now + cfg.resume_grace_s
         cluster = self._peers(u)
         baseline = self._baseline(u, cluster)
-        slow = baseline is not None and u.probe_ewma_s > max(cfg.ratio * baseline, cfg.floor_s)
+        slow = (baseline is not None and u.probe_ewma_s > max(cfg.ratio * baseline, cfg.floor_s)
+                and now >= u.latency_grace_until)
         u.slow_probes = u.slow_probes + 1 if slow else 0
-        now = self._clock()
         if u.latency_ejected:
             if now < u.latency_ejected_until:
                 return

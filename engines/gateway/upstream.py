@@ -69,6 +69,10 @@ class Upstream:
     latency_ejected_until: float = 0.0  # monotonic time at which the back-off ends
     latency_ejections: int = 0  # consecutive latency ejections: the exponent of the back-off
     readmitted_at: float = 0.0
+    #: Back from an unresponsive ejection, not yet seen by the outlier detector, which then starts the
+    #: node's resume grace (``latency_grace_until``, its clock).
+    resumed: bool = False
+    latency_grace_until: float = 0.0
     #: The node's own series (health-check latency, ejections); set once the gateway tracks it.
     series: UpstreamSeries | None = field(default=None, repr=False)
     _ejected_for: str | None = field(default=None, repr=False)
@@ -129,6 +133,14 @@ class Upstream:
     def mark_ready(self) -> None:
         if not self.healthy:
             log.info("upstream %s (%s) is healthy again", self.pod, self.url)
+            if self._ejected_for == "unresponsive" and not self.latency_ejected:
+                # Its unanswered checks were acted on by that ejection; judging them again as latency
+                # would eject a node that resumed after a short hang a second time, for a back-off,
+                # and repeated hangs across a cluster would then leave it without nodes. From here
+                # its latency is what it answers, once it has caught up on what it missed (the outlier
+                # detector's resume grace). (Unresponsive long enough to be judged slow meanwhile, it
+                # stays latency-ejected: the outlier detector decided while it was out.)
+                self.probe_ewma_s, self.slow_probes, self.resumed = None, 0, True
         self.healthy = True
         self.health_failures = 0
         self._ejected_for = None

@@ -1,4 +1,4 @@
-"""What a node is: its identity in the topology and its size (node type S/M/L/XL)."""
+"""What a node is: its identity in the topology and its size (node type S/M/L/XL/2XL)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ NODE_TYPES: dict[str, NodeType] = {
     "M": NodeType("M", slots=4, queue_capacity=16, memory_limit_bytes=512 * MIB, units_per_hour=2.0),
     "L": NodeType("L", slots=8, queue_capacity=32, memory_limit_bytes=1024 * MIB, units_per_hour=4.0),
     "XL": NodeType("XL", slots=16, queue_capacity=64, memory_limit_bytes=2048 * MIB, units_per_hour=8.0),
+    "2XL": NodeType("2XL", slots=32, queue_capacity=128, memory_limit_bytes=4096 * MIB, units_per_hour=16.0),
 }
 
 

@@ -93,6 +93,7 @@ class LiveQuery:
     trace_id: str | None = None
     admitted: float | None = None  # perf_counter when it got a slot; None while queued
     killed: bool = False  # an operator asked to cancel it
+    abandoned: bool = False  # its client went away before the answer
     cancel: Callable[[], None] | None = field(default=None, repr=False)
 
     def to_dict(self, now: float | None = None) -> dict[str, Any]:

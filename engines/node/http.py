@@ -69,6 +69,13 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection. The body is read by then, so the server's next
+    ASGI message is the disconnect (uvicorn sends it at once when the peer goes away)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _parse(body: bytes) -> tuple[str, str | None, float | None, str | None]:
     """sql, kind, timeout_s, query_id — or ValueError with what is wrong, for a 400."""
     try:
@@ -152,7 +159,7 @@ def build_app(service: QueryService, config: NodeConfig) -> Starlette:
         except ValueError as exc:
             service.reject("invalid_sql", parent)
             return error("invalid_sql", f"malformed request: {exc}")
-        outcome = await service.execute(sql, kind, timeout_s, parent, query_id)
+        outcome = await service.execute(sql, kind, timeout_s, parent, query_id, client_gone=_disconnected(request))
         return answer(outcome, query_id)
 
     async def healthz(request: Request) -> Response:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ log = logging.getLogger("engines.node.query")
 
 #: The message a killed query's client reads: it says who stopped the query, so nobody retries it blindly.
 KILLED = "query killed by an operator"
+ABANDONED = "query canceled: its client went away (the gateway gave up on this attempt)"
 
 
 @dataclass
@@ -102,13 +104,22 @@ class QueryService:
         self.metrics.count_rejected(error_type, _trace_id(trace.get_current_span(parent)))
 
     async def execute(self, sql: str, kind_hint: str | None = None, timeout_s: float | None = None,
-                      parent: Context | None = None, query_id: str | None = None) -> Outcome:
+                      parent: Context | None = None, query_id: str | None = None,
+                      client_gone: Awaitable[object] | None = None) -> Outcome:
+        """Run one query. ``client_gone``, when it completes, cancels the query (queued or running): an
+        answer nobody reads must not hold a slot, as after a gateway gave up on a hung node and retried
+        elsewhere; the node would otherwise resume into a backlog of abandoned work."""
         live = self.history.begin(query_id or uuid.uuid4().hex, sql, bounded_kind(kind_hint))
         started = live.started
+        watcher = asyncio.ensure_future(_abandon_when(client_gone, live)) if client_gone is not None else None
         with _tracer.start_as_current_span("node.query", context=parent, kind=SpanKind.SERVER,
                                            record_exception=False, set_status_on_exception=False) as span:
             live.trace_id = _trace_id(span)
-            outcome = await self._execute(span, live, sql, kind_hint, timeout_s, started)
+            try:
+                outcome = await self._execute(span, live, sql, kind_hint, timeout_s, started)
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
             if outcome.error_type is not None:
                 span.set_attribute("error.type", outcome.error_type)
                 if outcome.error_type not in USER_ERROR_TYPES:  # a client's bad SQL is not our failure
@@ -119,6 +130,8 @@ class QueryService:
     def _record(self, live: LiveQuery, outcome: Outcome) -> None:
         if live.killed and outcome.error_type == "canceled":
             outcome.error, outcome.retriable = KILLED, False  # the client must not run it again elsewhere
+        elif live.abandoned and outcome.error_type == "canceled":
+            outcome.error = ABANDONED
         outcome.query_id = live.query_id
         result = outcome.result
         elapsed = outcome.elapsed_s or time.perf_counter() - live.started
@@ -220,7 +233,7 @@ class QueryService:
 
     async def _run(self, job: QueryJob, deadline: float, live: LiveQuery) -> Outcome:
         self._inflight.add(job)
-        if self._canceling or live.killed:
+        if self._canceling or live.killed or live.abandoned:
             job.cancel("canceled")
         submitted = self._executor.submit(self.core.run, job)
         self._running.add(submitted)
@@ -262,6 +275,13 @@ class QueryService:
                 job.cancel("canceled")  # again and again: an interrupt before execution starts is lost
             await asyncio.wait({idle}, timeout=INTERRUPT_EVERY_S)
         return canceled
+
+
+async def _abandon_when(client_gone: Awaitable[object], live: LiveQuery) -> None:
+    await client_gone
+    live.abandoned = True
+    if live.cancel is not None:  # else between queue and slot: _run sees the flag
+        live.cancel()
 
 
 async def _interrupt_until_done(job: QueryJob, future: asyncio.Future[QueryResult]) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "fleet.yaml"
 
-NodeType = Literal["S", "M", "L", "XL"]
+NodeType = Literal["S", "M", "L", "XL", "2XL"]
 
 # Engine names become pod names, label values and URL path segments: keep them DNS-label-like.
 _NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")

@@ -40,13 +40,16 @@ def run(experiment: Annotated[Path, typer.Argument(help="Experiment YAML (see do
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; do nothing")] = False,
         out: Annotated[Path | None, typer.Option(help="Report directory (default: chaos-runs/NAME-TIME)")] = None,
         boot: Annotated[bool, typer.Option("--boot", help="Start a local stack for this run, stop it after")] = False,
-        fleet: Annotated[Path | None, typer.Option(help="Fleet YAML for --boot and dry runs")] = None) -> None:
+        fleet: Annotated[Path | None, typer.Option(
+            help="Fleet YAML for --boot and dry runs (default: the experiment's `fleet`, else engines/fleet.yaml)")]
+        = None) -> None:
     """Run EXPERIMENT against the running stack (run.json), or one it boots with --boot."""
     from chaos.experiment import load_experiment
 
     # An invalid experiment (ExperimentError) or one that does not fit the platform (PlanError) is
     # refused with every problem listed, by the command's user_errors wrapper.
     exp = load_experiment(experiment)
+    fleet = fleet or exp.fleet_path  # the fleet the experiment is written for, unless told otherwise
     if dry_run:
         _dry_run(exp, boot, fleet)
         return
@@ -112,7 +115,7 @@ def _dry_run(exp, boot: bool, fleet: Path | None) -> None:  # noqa: ANN001
             the_plan = plan(exp, running.backend)
         else:
             the_plan = plan_against(exp, *fleet_state(fleet))
-            source = "the default fleet (no stack is running; targets resolve again at run time)"
+            source = f"{fleet or 'the default fleet'} (no stack is running; targets resolve again at run time)"
     console.print(f"[bold]dry run[/] against {source}: nothing will be done")
     for line in the_plan.describe():
         console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -22,7 +22,8 @@ EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("gameday-report"),
             suite: Annotated[str, typer.Option(
                 help="default (six experiments), short, or gray (the gray faults alone)")] = "default",
-            fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: engines/fleet.yaml)")] = None,
+            fleet: Annotated[Path | None, typer.Option(
+                help="Fleet YAML (default: the suite's; engines/fleet.gameday.yaml for default)")] = None,
             dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; start nothing")] = False) -> None:
     """Boot the platform, run the chaos suite under load, write the game day report, tear down."""
     from chaos.experiment import ExperimentError
@@ -39,6 +40,7 @@ def gameday(out: Annotated[Path, typer.Option(help="Report directory")] = Path("
         from enginewatch.cli.chaos import fleet_state
 
         rules, config, notes = day.alerting_files()
+        fleet = day.suite_fleet(suite, fleet)
         console.print(f"[bold]dry run[/]: would boot {fleet or 'engines/fleet.yaml'} with Prometheus, "
                       f"{'Alertmanager' if config else 'no Alertmanager'}, rules "
                       f"{', '.join(p.name for p in rules) or 'none'}; nothing is started")

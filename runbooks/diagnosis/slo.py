@@ -16,7 +16,8 @@ from runbooks.diagnosis.context import Check, Context
 from runbooks.diagnosis.model import Finding, Level
 from runbooks.diagnosis.words import count, pct
 from slo import series
-from slo.model import SLO
+from slo.model import SLO, EventsSLI
+from slo.promql import SelectorQuery
 
 BUDGET = "Error budget left"
 RATIO = "Platform error ratio of client queries, per engine"
@@ -87,30 +88,40 @@ def gateway_error_ratio(slo: SLO) -> Check:
     return Check(RATIO, "prometheus", run)
 
 
+def _engines_judged(slo: SLO) -> tuple[Matcher, ...]:
+    """The SLO's own matchers on ``engine`` (which engines it judges), read from its total selector."""
+    total = slo.sli.total if isinstance(slo.sli, EventsSLI) else None
+    return tuple(m for m in total.selector.matchers if m.name == "engine") if isinstance(total, SelectorQuery) else ()
+
+
 def gateway_latency(slo: SLO, threshold_s: float, le: str, kinds: tuple[str, ...]) -> Check:
-    """The SLO's share of slow queries, of the query kinds it covers (``kinds``)."""
-    kind = kinds[0] if len(kinds) == 1 else "~" + c.promql_set(kinds)
+    """The SLO's share of slow queries, of the query kinds it covers (``kinds``), for the engines it judges."""
+    every_kind = set(kinds) == set(c.QUERY_KINDS)
+    kind = {} if every_kind else {"kind": kinds[0] if len(kinds) == 1 else "~" + c.promql_set(kinds)}
+    what = "" if every_kind else "/".join(kinds) + " "
+    judged = _engines_judged(slo)
 
     def run(ctx: Context) -> list[Finding]:
         w = ctx.scope.window
         h = c.GATEWAY_REQUEST_DURATION
-        fast = ctx.sel(h, "bucket", job=c.JOB_GATEWAY, status="ok", kind=kind, le=le)
-        ok = ctx.sel(h, "count", job=c.JOB_GATEWAY, status="ok", kind=kind)
+        fast = ctx.sel(h, "bucket", job=c.JOB_GATEWAY, status="ok", **kind, le=le)
+        ok = ctx.sel(h, "count", job=c.JOB_GATEWAY, status="ok", **kind)
         slow = ctx.promql(f"1 - sum {by('engine')} (increase({fast}[{w}])) / sum {by('engine')} (increase({ok}[{w}]))")
         p99 = ctx.promql(f"histogram_quantile(0.99, sum {by('engine', 'le')} "
-                         f"(rate({ctx.sel(h, 'bucket', job=c.JOB_GATEWAY, status='ok', kind=kind)}[{w}])))")
+                         f"(rate({ctx.sel(h, 'bucket', job=c.JOB_GATEWAY, status='ok', **kind)}[{w}])))")
         p99_by = {s.labels.get("engine"): s.value for s in p99}
         allowed = float(slo.error_budget)
         found = []
         for s in sorted(slow, key=lambda s: s.labels.get("engine", "")):
             engine = s.labels.get("engine")
-            if math.isnan(s.value):
+            if math.isnan(s.value) or not all(m.matches(s.labels) for m in judged):
                 continue
             level: Level = "problem" if s.value > allowed else "ok"
-            found.append(Finding(level, f"{pct(s.value)} of successful {'/'.join(kinds)} queries to {engine} took "
+            found.append(Finding(level, f"{pct(s.value)} of successful {what}queries to {engine} took "
                                         f"longer than {threshold_s:g} s in {ctx.scope.window_text} (the SLO allows "
                                         f"{pct(allowed)}); p99 {p99_by.get(engine, math.nan):.2f} s", LATENCY, engine))
-        return found or [Finding("info", f"no successful client queries in {ctx.scope.window_text}", LATENCY)]
+        return found or [Finding("info", f"no successful {what}queries to the engines of SLO {slo.id} in "
+                                         f"{ctx.scope.window_text}", LATENCY)]
 
     return Check(LATENCY, "prometheus", run)
 

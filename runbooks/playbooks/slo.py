@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from prometheus_client.utils import floatToGoString
 
+from exporters import contract as c
 from runbooks.diagnosis import alerts, fleet, gateway, gray, saturation, slo, targets
 from runbooks.diagnosis.context import Check
 from runbooks.playbooks.common import DRAIN_NODE, FAILOVER, RESTART_POD, ROLLBACK, SCALE_OUT, SCALE_UP
@@ -17,6 +18,7 @@ from runbooks.playbooks.model import Mitigation, Playbook
 from slo.model import SLO
 from slo.rules import BUDGET_EXHAUSTED_ALERT, BUDGET_LOW_ALERT, NO_DATA_ALERT
 from slo.specs.platform import (
+    BATCH_LATENCY_THRESHOLD,
     ENGINE_START_THRESHOLD,
     INTERACTIVE_KINDS,
     INTERACTIVE_LATENCY_THRESHOLD,
@@ -49,6 +51,16 @@ _RECIPES: dict[tuple[str, str], Recipe] = {
         (SCALE_UP, SCALE_OUT, FAILOVER),
         "Too many successful scans take longer than the SLO's threshold: the heavy queries starve for CPU or "
         "slots, or run on a slow node.",
+    ),
+    ("gateway", "batch-latency"): (
+        lambda s: (slo.gateway_latency(s, BATCH_LATENCY_THRESHOLD, floatToGoString(BATCH_LATENCY_THRESHOLD),
+                                       c.QUERY_KINDS),
+                   gray.outliers, gray.cause, saturation.slots, saturation.queue, fleet.capacity),
+        (DRAIN_NODE, SCALE_OUT, FAILOVER),
+        "Too many successful queries to a batch engine (one that serves reports over a slow storage tier) take "
+        "longer than the SLO's threshold. The engine's lookups wait seconds on storage by design, so the cause to "
+        "find is storage slower still on some node (a slow_storage fault adds to the tier's latency), or queries "
+        "queueing for slots behind the long ones.",
     ),
     ("query-core", "availability"): (
         lambda s: (slo.core_errors, saturation.memory, fleet.timeline, fleet.pods, fleet.capacity),
