@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.otlp_receiver import OtlpReceiver
+
+# A run started in the background of a non-interactive shell (`cmd &`, nohup) inherits SIGINT ignored,
+# and so would every process the tests start: the Ctrl-C tests would signal processes that cannot
+# hear it. A handler is not inherited across exec, so the tests' processes get the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Debian's Chromium, never a downloaded browser; no background traffic (the network is closed here).
 CHROMIUM = "/usr/bin/chromium"
