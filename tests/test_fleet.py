@@ -104,3 +104,18 @@ def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
     assert "expected a mapping" in _error(tmp_path, ["sales"])
     with pytest.raises(FleetError, match="nope.yaml: cannot read"):
         load_fleet(tmp_path / "nope.yaml")
+
+
+def test_the_game_day_fleet_is_the_default_fleet_and_reporting() -> None:
+    """engines/fleet.gameday.yaml copies the default fleet (YAML has no include): they must not drift
+    apart, except for what the game day changes on purpose."""
+    default = load_fleet(DEFAULT_FLEET)
+    gameday = load_fleet(DEFAULT_FLEET.with_name("fleet.gameday.yaml"))
+    assert [e.name for e in gameday.engines] == [*(e.name for e in default.engines), "reporting"]
+    assert gameday.engines[:-1] == default.engines
+    reporting = gameday.engines[-1]
+    assert (reporting.type, reporting.storage_latency_ms) == ("2XL", 2500)
+    # The one setting the game day changes: kills spread over four pods meet the initial back-off.
+    assert gameday.restart_backoff.reset_after_s == 10 and default.restart_backoff.reset_after_s == 30
+    compared_above = {"restart_backoff": {"reset_after_s"}, "engines": True}
+    assert gameday.model_dump(exclude=compared_above) == default.model_dump(exclude=compared_above)
